@@ -1,0 +1,170 @@
+"""Wiring `touchpoint serve`: one process owning the database, hosting the receiver, the API and the UI."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+import flask
+import waitress
+from waitress.server import BaseWSGIServer, MultiSocketServer
+
+from app.api import build_api
+from app.context import AppContext
+from app.settings import Settings
+from collectors.clickhouse_writer import SpanWriter, WriterLimits
+from collectors.db import ClientPool, EngineLock, connect, parse_dsn
+from collectors.otlp_http import ReceiverLimits, TraceReceiver
+from collectors.schema import SchemaOptions, migrate
+
+log = logging.getLogger(__name__)
+
+# Hooks other packages' wiring adds: each gets the context at start-up and may return a stop function.
+StartHook = Callable[[AppContext], Callable[[], None] | None]
+
+
+@dataclass
+class Runtime:
+    """A context plus what must be undone at shutdown, in reverse order."""
+
+    ctx: AppContext
+    lock: EngineLock | None
+    stops: list[Callable[[], None]] = field(default_factory=list)
+
+    def shutdown(self) -> None:
+        """Stop background work, commit pending writes, close clients, release the data directory."""
+        for stop in reversed(self.stops):
+            try:
+                stop()
+            except Exception:  # noqa: BLE001 - shutdown goes on whatever one part does
+                log.exception("error during shutdown")
+        self.ctx.writer.close()
+        self.ctx.pool.close()
+        if self.lock is not None:
+            self.lock.release()
+
+
+def open_runtime(settings: Settings, start_hooks: list[StartHook] | None = None) -> Runtime:
+    """Open the database (taking the embedded engine's lock), migrate the schema, start the writer."""
+    dsn = parse_dsn(settings.db)
+    lock = None
+    if dsn.embedded:
+        assert dsn.path is not None
+        lock = EngineLock(dsn.path)
+        lock.acquire()
+    try:
+        migrate(connect(dsn), SchemaOptions(ttl_days=settings.ttl_days))
+        pool = ClientPool(dsn)
+        writer = SpanWriter(
+            lambda: connect(dsn),
+            limits=WriterLimits(max_batch_rows=settings.max_batch_rows, max_pending_rows=settings.max_pending_rows),
+        )
+        receiver = TraceReceiver(writer, ReceiverLimits(max_body_bytes=settings.max_body_bytes))
+        ctx = AppContext(settings=settings, dsn=dsn, pool=pool, writer=writer, receiver=receiver)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    runtime = Runtime(ctx=ctx, lock=lock)
+    for hook in start_hooks if start_hooks is not None else default_start_hooks():
+        stop = hook(ctx)
+        if stop is not None:
+            runtime.stops.append(stop)
+    return runtime
+
+
+def default_start_hooks() -> list[StartHook]:
+    """The parts a full server starts: blueprint store, live state, alert engine (as they are installed)."""
+    from app import wiring
+
+    return wiring.start_hooks()
+
+
+def create_app(ctx: AppContext) -> flask.Flask:
+    """The Flask app: /v1/traces, /api/v1/…, and the Dash UI at /."""
+    app = flask.Flask("touchpoint")
+    app.config["MAX_CONTENT_LENGTH"] = None  # the receiver enforces its own limit, after decompression
+
+    @app.post("/v1/traces")
+    def otlp_traces() -> flask.Response:
+        request = flask.request
+        reply = ctx.receiver.handle(
+            request.stream,
+            request.headers.get("Content-Type"),
+            request.headers.get("Content-Encoding"),
+            request.content_length,
+        )
+        return flask.Response(reply.body, status=reply.status, headers=reply.headers)
+
+    app.register_blueprint(build_api(ctx))
+
+    from app.dashboard import create_dash
+
+    create_dash(app, ctx)
+    return app
+
+
+def make_server(app: flask.Flask, settings: Settings) -> BaseWSGIServer | MultiSocketServer:
+    """A multi-threaded waitress server bound to settings.host:settings.port (port 0 picks a free one)."""
+    return waitress.create_server(
+        app,
+        host=settings.host,
+        port=settings.port,
+        threads=settings.threads,
+        max_request_body_size=settings.max_body_bytes + 1,
+        channel_timeout=60,
+        connection_limit=1000,
+        ident="touchpoint",
+        clear_untrusted_proxy_headers=True,
+    )
+
+
+def serve(settings: Settings, ready: Callable[[str], None] | None = None) -> None:
+    """Run until SIGTERM or SIGINT, then stop cleanly: in-flight requests end, pending writes commit."""
+    runtime = open_runtime(settings)
+    try:
+        server = make_server(create_app(runtime.ctx), settings)
+
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            log.info("stopping on signal %s", signal.Signals(signum).name)
+            raise SystemExit(0)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        url = f"http://{server.effective_host}:{server.effective_port}"  # type: ignore[union-attr]
+        if ready is not None:
+            ready(url)
+        server.run()
+    finally:
+        runtime.shutdown()
+
+
+@dataclass
+class BackgroundServer:
+    """A server running in a thread of this process (tests, benchmarks)."""
+
+    url: str
+    runtime: Runtime
+    server: Any
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.close()
+        self.server.task_dispatcher.shutdown()
+        self.thread.join(10)
+        self.runtime.shutdown()
+
+
+def serve_in_thread(settings: Settings, start_hooks: list[StartHook] | None = None) -> BackgroundServer:
+    """Start a full server on a background thread; `settings.port` 0 picks a free port."""
+    runtime = open_runtime(settings, start_hooks)
+    server = make_server(create_app(runtime.ctx), settings)
+    thread = threading.Thread(target=server.run, name="touchpoint-server", daemon=True)
+    thread.start()
+    url = f"http://{server.effective_host}:{server.effective_port}"  # type: ignore[union-attr]
+    return BackgroundServer(url=url, runtime=runtime, server=server, thread=thread)

@@ -1,0 +1,168 @@
+"""How rows travel to ClickHouse: one writer thread batching Arrow tables across concurrent requests.
+
+Callers hand a table to :meth:`SpanWriter.submit` and wait on the returned future: it resolves only after the
+rows are committed (an ``INSERT`` that returned), so a 200 from the receiver means the spans are stored.
+While one insert runs, later submissions pile up and go into the next insert together: under load, batches
+grow by themselves and the per-insert overhead is shared.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+import pyarrow as pa
+from clickhouse_connect.driver.client import Client
+
+from collectors.errors import Overloaded, WriteFailed
+from collectors.schema import TRACES_TABLE
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WriterLimits:
+    """How big an insert may grow, how long a lone batch waits for company, and how much may queue."""
+
+    max_batch_rows: int = 200_000
+    linger_s: float = 0.005
+    max_pending_rows: int = 1_000_000
+    retry_after_s: float = 1.0
+
+
+@dataclass
+class WriterStats:
+    """Counters for /api/v1/health and the benchmarks."""
+
+    rows_written: int = 0
+    inserts: int = 0
+    failed_inserts: int = 0
+    rejected_overload: int = 0
+    pending_rows: int = 0
+    last_insert_s: float = 0.0
+
+
+class SpanWriter:
+    """Commits otel_traces rows from many threads through one insert loop."""
+
+    def __init__(
+        self,
+        client_factory: Callable[[], Client],
+        table: str = TRACES_TABLE,
+        limits: WriterLimits | None = None,
+    ) -> None:
+        self._client_factory = client_factory
+        self._table = table
+        self.limits = limits or WriterLimits()
+        self.stats = WriterStats()
+        self._queue: deque[tuple[pa.Table, Future[int]]] = deque()
+        self._cond = threading.Condition()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="span-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, table: pa.Table) -> Future[int]:
+        """Queue rows for the next insert; the future gives the row count once committed.
+
+        Raises Overloaded when the queue already holds `max_pending_rows`; nothing is queued then.
+        """
+        future: Future[int] = Future()
+        if table.num_rows == 0:
+            future.set_result(0)
+            return future
+        with self._cond:
+            if self._closing:
+                raise WriteFailed("the writer is shutting down; retry against the restarted server")
+            if self.stats.pending_rows + table.num_rows > self.limits.max_pending_rows and self.stats.pending_rows:
+                self.stats.rejected_overload += 1
+                raise Overloaded(
+                    f"write queue full ({self.stats.pending_rows} spans waiting); retry later",
+                    self.limits.retry_after_s,
+                )
+            self._queue.append((table, future))
+            self.stats.pending_rows += table.num_rows
+            self._cond.notify()
+        return future
+
+    def write(self, table: pa.Table, timeout: float | None = None) -> int:
+        """Submit and wait for the commit."""
+        return self.submit(table).result(timeout)
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until everything submitted so far is committed (or failed); False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._queue or self._busy:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Commit what is queued, then stop the insert loop."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+
+    _busy = False
+
+    def _take_batch(self) -> list[tuple[pa.Table, Future[int]]]:
+        with self._cond:
+            while not self._queue and not self._closing:
+                self._cond.wait()
+            if not self._queue:
+                return []
+            if self.limits.linger_s > 0 and not self._closing:
+                rows = sum(t.num_rows for t, _ in self._queue)
+                if rows < self.limits.max_batch_rows:
+                    self._cond.wait(self.limits.linger_s)
+            batch: list[tuple[pa.Table, Future[int]]] = []
+            rows = 0
+            while self._queue and (not batch or rows + self._queue[0][0].num_rows <= self.limits.max_batch_rows):
+                table, future = self._queue.popleft()
+                batch.append((table, future))
+                rows += table.num_rows
+            self._busy = True
+            return batch
+
+    def _run(self) -> None:
+        client: Client | None = None
+        while True:
+            batch = self._take_batch()
+            if not batch:
+                return
+            rows = sum(t.num_rows for t, _ in batch)
+            started = time.perf_counter()
+            try:
+                if client is None:
+                    client = self._client_factory()
+                table = batch[0][0] if len(batch) == 1 else pa.concat_tables([t for t, _ in batch])
+                client.insert_arrow(self._table, table)
+            except Exception as exc:  # noqa: BLE001 - every failure is reported to the waiting callers
+                log.error("insert into %s failed", self._table, extra={"rows": rows, "error": str(exc)})
+                error = WriteFailed(f"ClickHouse refused the insert of {rows} spans: {exc}")
+                for _, future in batch:
+                    future.set_exception(error)
+                with self._cond:
+                    self.stats.failed_inserts += 1
+                    self.stats.pending_rows -= rows
+                    self._busy = False
+                    self._cond.notify_all()
+                continue
+            elapsed = time.perf_counter() - started
+            for t, future in batch:
+                future.set_result(t.num_rows)
+            with self._cond:
+                self.stats.rows_written += rows
+                self.stats.inserts += 1
+                self.stats.pending_rows -= rows
+                self.stats.last_insert_s = elapsed
+                self._busy = False
+                self._cond.notify_all()

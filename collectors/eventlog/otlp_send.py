@@ -1,0 +1,144 @@
+"""Sending OTLP trace requests over HTTP/protobuf: gzip bodies, retries on 'busy', partial success.
+
+Only how requests travel lives here; what they contain is otlp_encode's job. The sleeper is a
+constructor argument so retries can be exercised without waiting.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+import requests
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+from collectors.eventlog.errors import ServerRejected, ServerUnreachable
+
+log = logging.getLogger(__name__)
+
+DEFAULT_URL = "http://127.0.0.1:8050"
+TRACES_PATH = "/v1/traces"
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+MAX_RETRY_WAIT_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class SendOutcome:
+    """What the server said about one request: spans it rejected (partial success) and why."""
+
+    rejected_spans: int = 0
+    message: str = ""
+
+
+def traces_url(url: str) -> str:
+    """The OTLP traces endpoint for a server URL: ``/v1/traces`` appended unless already there."""
+    url = url.rstrip("/")
+    return url if url.endswith(TRACES_PATH) else url + TRACES_PATH
+
+
+class OtlpTraceSender:
+    """POSTs ExportTraceServiceRequests to one OTLP/HTTP endpoint.
+
+    Answers 429, 502, 503 and 504 are retried after the server's Retry-After (seconds or HTTP date) or
+    else an exponential backoff from `backoff_s`, up to `max_attempts` tries; a refused or timed-out
+    connection is retried up to `connect_attempts` tries. Raises ServerUnreachable when the budget is
+    spent and ServerRejected for any other non-2xx answer.
+    """
+
+    def __init__(self, url: str = DEFAULT_URL, *, timeout_s: float = 30.0, max_attempts: int = 6,
+                 connect_attempts: int = 3, backoff_s: float = 0.5,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.url = traces_url(url)
+        self.timeout_s = timeout_s
+        self.max_attempts = max_attempts
+        self.connect_attempts = connect_attempts
+        self.backoff_s = backoff_s
+        self.sleep = sleep
+        self.session = requests.Session()
+        self.session.headers.update({"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"})
+
+    def send(self, request: ExportTraceServiceRequest) -> SendOutcome:
+        """Deliver one request; the outcome reports the spans the server accepted only partly."""
+        body = gzip.compress(request.SerializeToString(), compresslevel=6)
+        busy_tries = connect_tries = 0
+        while True:
+            try:
+                response = self.session.post(self.url, data=body, timeout=self.timeout_s)
+            except (requests.ConnectionError, requests.Timeout) as err:
+                connect_tries += 1
+                if connect_tries >= self.connect_attempts:
+                    raise ServerUnreachable(
+                        f"cannot reach {self.url}: {_reason(err)}; is `touchpoint serve` running there? (--url)"
+                    ) from None
+                self.sleep(self._backoff(connect_tries))
+                continue
+            if response.status_code in RETRY_STATUSES:
+                busy_tries += 1
+                if busy_tries >= self.max_attempts:
+                    raise ServerUnreachable(
+                        f"{self.url} still answers {response.status_code} after {busy_tries} tries; try again later"
+                    )
+                wait = _retry_after(response.headers.get("Retry-After"), time.time())
+                wait = self._backoff(busy_tries) if wait is None else wait
+                log.info("server busy, retrying", extra={"status": response.status_code, "wait_s": wait})
+                self.sleep(wait)
+                continue
+            if not 200 <= response.status_code < 300:
+                raise ServerRejected(
+                    f"{self.url} refused the request: HTTP {response.status_code} {_excerpt(response.text)}",
+                    response.status_code,
+                )
+            return _outcome(response.content)
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self.session.close()
+
+    def _backoff(self, tries: int) -> float:
+        return min(self.backoff_s * 2 ** (tries - 1), MAX_RETRY_WAIT_S)
+
+
+def _retry_after(header: str | None, now_s: float) -> float | None:
+    """Seconds to wait from a Retry-After header (delta seconds or an HTTP date), capped; None if absent."""
+    if not header:
+        return None
+    header = header.strip()
+    try:
+        seconds = float(header)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(header).timestamp() - now_s
+        except (TypeError, ValueError):
+            return None
+    return min(max(seconds, 0.0), MAX_RETRY_WAIT_S)
+
+
+def _outcome(content: bytes) -> SendOutcome:
+    if not content:
+        return SendOutcome()
+    try:
+        response = ExportTraceServiceResponse.FromString(content)
+    except DecodeError:
+        return SendOutcome()
+    partial = response.partial_success
+    return SendOutcome(rejected_spans=partial.rejected_spans, message=partial.error_message)
+
+
+def _reason(err: Exception) -> str:
+    if isinstance(err, requests.Timeout):
+        return "no answer in time"
+    text = str(err)
+    return "connection refused" if "refused" in text.lower() else text
+
+
+def _excerpt(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -1,0 +1,152 @@
+"""The ClickHouse schema: `otel_traces` exactly as the OpenTelemetry Collector's ClickHouse exporter
+writes it, plus Touchpoint's own tables, created by versioned, idempotent migrations.
+
+Never change the meaning of an `otel_traces` column: a stock collector must be able to write into the same
+table and read what we wrote. Durations there are nanoseconds (`Duration UInt64`); timestamps are
+`DateTime64(9)` in UTC.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from clickhouse_connect.driver.client import Client
+
+log = logging.getLogger(__name__)
+
+TRACES_TABLE = "otel_traces"
+MIGRATIONS_TABLE = "touchpoint_schema_migrations"
+
+# The columns of otel_traces in the exporter's order, with their ClickHouse types.
+TRACES_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("Timestamp", "DateTime64(9)"),
+    ("TraceId", "String"),
+    ("SpanId", "String"),
+    ("ParentSpanId", "String"),
+    ("TraceState", "String"),
+    ("SpanName", "LowCardinality(String)"),
+    ("SpanKind", "LowCardinality(String)"),
+    ("ServiceName", "LowCardinality(String)"),
+    ("ResourceAttributes", "Map(LowCardinality(String), String)"),
+    ("ScopeName", "String"),
+    ("ScopeVersion", "String"),
+    ("SpanAttributes", "Map(LowCardinality(String), String)"),
+    ("Duration", "UInt64"),
+    ("StatusCode", "LowCardinality(String)"),
+    ("StatusMessage", "String"),
+    ("Events.Timestamp", "Array(DateTime64(9))"),
+    ("Events.Name", "Array(LowCardinality(String))"),
+    ("Events.Attributes", "Array(Map(LowCardinality(String), String))"),
+    ("Links.TraceId", "Array(String)"),
+    ("Links.SpanId", "Array(String)"),
+    ("Links.TraceState", "Array(String)"),
+    ("Links.Attributes", "Array(Map(LowCardinality(String), String))"),
+)
+
+
+def traces_ddl(table: str = TRACES_TABLE, ttl_days: int = 0, engine: str = "MergeTree()") -> str:
+    """CREATE TABLE for otel_traces, column for column the collector exporter's DDL."""
+    ttl = f"TTL toDateTime(Timestamp) + toIntervalDay({int(ttl_days)})" if ttl_days > 0 else ""
+    return f"""
+CREATE TABLE IF NOT EXISTS {table} (
+    Timestamp DateTime64(9) CODEC(Delta, ZSTD(1)),
+    TraceId String CODEC(ZSTD(1)),
+    SpanId String CODEC(ZSTD(1)),
+    ParentSpanId String CODEC(ZSTD(1)),
+    TraceState String CODEC(ZSTD(1)),
+    SpanName LowCardinality(String) CODEC(ZSTD(1)),
+    SpanKind LowCardinality(String) CODEC(ZSTD(1)),
+    ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+    ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ScopeName String CODEC(ZSTD(1)),
+    ScopeVersion String CODEC(ZSTD(1)),
+    SpanAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    Duration UInt64 CODEC(ZSTD(1)),
+    StatusCode LowCardinality(String) CODEC(ZSTD(1)),
+    StatusMessage String CODEC(ZSTD(1)),
+    Events Nested (
+        Timestamp DateTime64(9),
+        Name LowCardinality(String),
+        Attributes Map(LowCardinality(String), String)
+    ) CODEC(ZSTD(1)),
+    Links Nested (
+        TraceId String,
+        SpanId String,
+        TraceState String,
+        Attributes Map(LowCardinality(String), String)
+    ) CODEC(ZSTD(1)),
+    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_span_attr_key mapKeys(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_span_attr_value mapValues(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_duration Duration TYPE minmax GRANULARITY 1
+) ENGINE = {engine}
+PARTITION BY toDate(Timestamp)
+ORDER BY (ServiceName, SpanName, toDateTime(Timestamp))
+{ttl}
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1
+"""
+
+
+@dataclass(frozen=True)
+class SchemaOptions:
+    """What the DDL depends on."""
+
+    ttl_days: int = 0  # 0 keeps spans forever
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One numbered schema step; its statements must be idempotent (IF NOT EXISTS)."""
+
+    version: int
+    description: str
+    statements: Callable[[SchemaOptions], Sequence[str]] = field(repr=False)
+
+
+def _migrations_table() -> str:
+    return f"""
+CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (
+    version UInt32,
+    description String,
+    applied_at DateTime64(3, 'UTC') DEFAULT now64(3)
+) ENGINE = MergeTree ORDER BY version
+"""
+
+
+MIGRATIONS: list[Migration] = [
+    Migration(1, "otel_traces as the collector's ClickHouse exporter writes it", lambda o: [traces_ddl(ttl_days=o.ttl_days)]),
+]
+
+
+def register_migration(migration: Migration) -> None:
+    """Add a migration from another package (rollups, blueprint versions, alert state); versions must be unique."""
+    if any(m.version == migration.version for m in MIGRATIONS):
+        raise ValueError(f"schema migration {migration.version} is defined twice")
+    MIGRATIONS.append(migration)
+    MIGRATIONS.sort(key=lambda m: m.version)
+
+
+def applied_versions(client: Client) -> set[int]:
+    """The migration versions already applied to this database."""
+    client.command(_migrations_table())
+    return {int(r[0]) for r in client.query(f"SELECT version FROM {MIGRATIONS_TABLE}").result_rows}
+
+
+def migrate(client: Client, options: SchemaOptions | None = None) -> list[int]:
+    """Apply every migration not yet applied, in order; returns the versions applied now."""
+    options = options or SchemaOptions()
+    done = applied_versions(client)
+    applied: list[int] = []
+    for migration in MIGRATIONS:
+        if migration.version in done:
+            continue
+        for statement in migration.statements(options):
+            client.command(statement)
+        client.insert(MIGRATIONS_TABLE, [[migration.version, migration.description]], column_names=["version", "description"])
+        log.info("schema migration applied", extra={"version": migration.version, "description": migration.description})
+        applied.append(migration.version)
+    return applied
