@@ -104,7 +104,8 @@ class ServeProcess:
         raise AssertionError(f"touchpoint serve did not become ready: {self.output()}")
 
     def output(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return (self.workdir / f"serve-{self.port}.log").read_text(errors="replace")
 
     def stop(self, sig: int = 15, timeout: float = 30) -> int:
