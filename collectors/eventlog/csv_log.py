@@ -55,8 +55,12 @@ def read_csv(stream: BinaryIO, source: str, mapping: LogMapping) -> Iterator[Eve
         except StopIteration:
             return
         except UnicodeDecodeError as err:
-            yield Malformed(source, line, "encoding",
-                            f"text is not {mapping.encoding} ({err.reason}); reading stopped here, use --encoding")
+            yield Malformed(
+                source,
+                line,
+                "encoding",
+                f"text is not {mapping.encoding} ({err.reason}); reading stopped here, use --encoding",
+            )
             return
         except csv.Error as err:
             line_end = rows.line_num
@@ -98,9 +102,12 @@ class _RowReader:
             if isinstance(start, Malformed):
                 return start
             if start > timestamp:
-                return self._bad(line, "start timestamp",
-                                 f"start timestamp '{row[c.start_timestamp.index].strip()}' is after "
-                                 f"timestamp '{row[c.timestamp.index].strip()}'")
+                return self._bad(
+                    line,
+                    "start timestamp",
+                    f"start timestamp '{row[c.start_timestamp.index].strip()}' is after "
+                    f"timestamp '{row[c.timestamp.index].strip()}'",
+                )
         lifecycle = None
         if c.lifecycle and (raw := row[c.lifecycle.index].strip()):
             lifecycle = transition(raw)

@@ -15,25 +15,82 @@ from collectors.eventlog.model import LogMapping
 
 # Normalised candidate names per role, best first. A role takes the first candidate the header has.
 COMMON_NAMES: dict[str, tuple[str, ...]] = {
-    "case": ("caseconceptname", "caseid", "casenumber", "case", "ticketid", "ticketnumber", "ticket",
-             "incidentid", "incidentnumber", "incident", "requestid", "conversationid", "journeyid"),
-    "activity": ("conceptname", "activity", "activityname", "eventname", "event", "task", "taskname",
-                 "action", "step"),
-    "timestamp": ("timetimestamp", "timestamp", "completetimestamp", "completiontime", "endtimestamp",
-                  "endtime", "completedat", "completed", "end", "eventtime", "datetime", "time", "date"),
+    "case": (
+        "caseconceptname",
+        "caseid",
+        "casenumber",
+        "case",
+        "ticketid",
+        "ticketnumber",
+        "ticket",
+        "incidentid",
+        "incidentnumber",
+        "incident",
+        "requestid",
+        "conversationid",
+        "journeyid",
+    ),
+    "activity": (
+        "conceptname",
+        "activity",
+        "activityname",
+        "eventname",
+        "event",
+        "task",
+        "taskname",
+        "action",
+        "step",
+    ),
+    "timestamp": (
+        "timetimestamp",
+        "timestamp",
+        "completetimestamp",
+        "completiontime",
+        "endtimestamp",
+        "endtime",
+        "completedat",
+        "completed",
+        "end",
+        "eventtime",
+        "datetime",
+        "time",
+        "date",
+    ),
     "start_timestamp": ("starttimestamp", "starttime", "startedat", "start"),
     "lifecycle": ("lifecycletransition", "lifecycle", "transition"),
-    "resource": ("orgresource", "resource", "agent", "agentid", "assignee", "user", "userid", "operator",
-                 "performer", "employee"),
+    "resource": (
+        "orgresource",
+        "resource",
+        "agent",
+        "agentid",
+        "assignee",
+        "user",
+        "userid",
+        "operator",
+        "performer",
+        "employee",
+    ),
     "channel": ("channel", "touchpointchannel", "contactchannel", "medium"),
 }
 REQUIRED = ("case", "activity", "timestamp")
-FLAGS = {"case": "--case", "activity": "--activity", "timestamp": "--timestamp",
-         "start_timestamp": "--start-timestamp", "lifecycle": "--lifecycle", "resource": "--resource",
-         "channel": "--channel"}
-ROLE_WORDS = {"case": "case id", "activity": "activity", "timestamp": "timestamp",
-              "start_timestamp": "start timestamp", "lifecycle": "lifecycle", "resource": "resource",
-              "channel": "channel"}
+FLAGS = {
+    "case": "--case",
+    "activity": "--activity",
+    "timestamp": "--timestamp",
+    "start_timestamp": "--start-timestamp",
+    "lifecycle": "--lifecycle",
+    "resource": "--resource",
+    "channel": "--channel",
+}
+ROLE_WORDS = {
+    "case": "case id",
+    "activity": "activity",
+    "timestamp": "timestamp",
+    "start_timestamp": "start timestamp",
+    "lifecycle": "lifecycle",
+    "resource": "resource",
+    "channel": "channel",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +166,9 @@ def _named(columns: list[Column], wanted: str, role: str, source: str) -> Column
     folded = [c for c in columns if c.name.casefold() == wanted.strip().casefold()]
     if len(folded) == 1:
         return folded[0]
-    raise MappingError(f"{source}: {FLAGS[role]} '{wanted}' is not a column; the columns are {_listing(columns)}")
+    raise MappingError(
+        f"{source}: {FLAGS[role]} '{wanted}' is not a column; the columns are {_listing(columns)}"
+    )
 
 
 def _first_common(columns: list[Column], candidates: tuple[str, ...], taken: set[int]) -> Column | None:

@@ -1,4 +1,4 @@
-"""The values an event-log reader hands on: `Event`, `Malformed`, and the `LogMapping` that says where fields are.
+"""What an event-log reader hands on (`Event`, `Malformed`) and where it finds fields (`LogMapping`).
 
 Readers (XES, CSV) turn a file into a stream of `Event | Malformed`; `to_spans` turns events into step
 spans. Nothing here does I/O.
@@ -24,8 +24,20 @@ ABORTS = frozenset({"ate_abort", "pi_abort"})
 """Transitions that end a started activity unsuccessfully: the span gets an error status."""
 
 TRANSITIONS = frozenset(
-    {"schedule", "assign", "reassign", "start", "suspend", "resume", "complete", "autoskip",
-     "manualskip", "withdraw", "ate_abort", "pi_abort"}
+    {
+        "schedule",
+        "assign",
+        "reassign",
+        "start",
+        "suspend",
+        "resume",
+        "complete",
+        "autoskip",
+        "manualskip",
+        "withdraw",
+        "ate_abort",
+        "pi_abort",
+    }
 )
 """The XES standard lifecycle model's transitions (lowercase). Others are malformed."""
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
 import requests
+from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -53,9 +54,16 @@ class OtlpTraceSender:
     spent and ServerRejected for any other non-2xx answer.
     """
 
-    def __init__(self, url: str = DEFAULT_URL, *, timeout_s: float = 30.0, max_attempts: int = 6,
-                 connect_attempts: int = 3, backoff_s: float = 0.5,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        timeout_s: float = 30.0,
+        max_attempts: int = 6,
+        connect_attempts: int = 3,
+        backoff_s: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.url = traces_url(url)
         self.timeout_s = timeout_s
         self.max_attempts = max_attempts
@@ -76,7 +84,8 @@ class OtlpTraceSender:
                 connect_tries += 1
                 if connect_tries >= self.connect_attempts:
                     raise ServerUnreachable(
-                        f"cannot reach {self.url}: {_reason(err)}; is `touchpoint serve` running there? (--url)"
+                        f"cannot reach {self.url}: {_reason(err)}; "
+                        "is `touchpoint serve` running there? (--url)"
                     ) from None
                 self.sleep(self._backoff(connect_tries))
                 continue
@@ -84,7 +93,8 @@ class OtlpTraceSender:
                 busy_tries += 1
                 if busy_tries >= self.max_attempts:
                     raise ServerUnreachable(
-                        f"{self.url} still answers {response.status_code} after {busy_tries} tries; try again later"
+                        f"{self.url} still answers {response.status_code} after {busy_tries} tries; "
+                        "try again later"
                     )
                 wait = _retry_after(response.headers.get("Retry-After"), time.time())
                 wait = self._backoff(busy_tries) if wait is None else wait
@@ -96,7 +106,7 @@ class OtlpTraceSender:
                     f"{self.url} refused the request: HTTP {response.status_code} {_excerpt(response.text)}",
                     response.status_code,
                 )
-            return _outcome(response.content)
+            return _outcome(response)
 
     def close(self) -> None:
         """Release the connection pool."""
@@ -121,14 +131,20 @@ def _retry_after(header: str | None, now_s: float) -> float | None:
     return min(max(seconds, 0.0), MAX_RETRY_WAIT_S)
 
 
-def _outcome(content: bytes) -> SendOutcome:
-    if not content:
+def _outcome(response: requests.Response) -> SendOutcome:
+    """The partial success in an OTLP answer, protobuf or JSON; an empty body means all were accepted."""
+    if not response.content:
         return SendOutcome()
     try:
-        response = ExportTraceServiceResponse.FromString(content)
-    except DecodeError:
+        if "json" in response.headers.get("Content-Type", ""):
+            answer = json_format.Parse(
+                response.text, ExportTraceServiceResponse(), ignore_unknown_fields=True
+            )
+        else:
+            answer = ExportTraceServiceResponse.FromString(response.content)
+    except (DecodeError, json_format.ParseError):
         return SendOutcome()
-    partial = response.partial_success
+    partial = answer.partial_success
     return SendOutcome(rejected_spans=partial.rejected_spans, message=partial.error_message)
 
 

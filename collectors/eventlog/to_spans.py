@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from collectors.eventlog.model import ABORTS, COMPLETE, START, AttributeValue, Attributes, Event
+from collectors.eventlog.model import ABORTS, COMPLETE, START, Attributes, AttributeValue, Event
 from collectors.eventlog.timestamps import unix_nanos
 
 ACTOR_TYPES = ("person", "process", "system")
@@ -108,6 +108,12 @@ class StepSpanAssembler:
         self.ignored[lifecycle] += 1
         return []
 
+    def spans(self, events: Iterable[Event]) -> Iterator[StepSpan]:
+        """The step spans of `events`, in the order they complete, then the unfinished starts."""
+        for event in events:
+            yield from self.add(event)
+        yield from self.finish()
+
     def finish(self) -> list[StepSpan]:
         """Zero-length spans for the starts never completed, marked ``eventlog.unfinished``."""
         spans = [
@@ -128,8 +134,14 @@ class StepSpanAssembler:
             del self.open[key]
         return opened
 
-    def _span(self, opening: Event, closing: Event, start: datetime, error: str | None = None,
-              unfinished: bool = False) -> StepSpan:
+    def _span(
+        self,
+        opening: Event,
+        closing: Event,
+        start: datetime,
+        error: str | None = None,
+        unfinished: bool = False,
+    ) -> StepSpan:
         options = self.options
         attributes: dict[str, AttributeValue] = dict(opening.attributes)
         attributes.update(closing.attributes)
@@ -157,11 +169,8 @@ class StepSpanAssembler:
 
 
 def events_to_spans(events: Iterable[Event], options: SpanOptions) -> Iterator[StepSpan]:
-    """The step spans of `events`, in the order they complete, then the unfinished starts."""
-    assembler = StepSpanAssembler(options)
-    for event in events:
-        yield from assembler.add(event)
-    yield from assembler.finish()
+    """The step spans of `events` (see StepSpanAssembler.spans)."""
+    return StepSpanAssembler(options).spans(events)
 
 
 def _digest(kind: str, *parts: str, size: int) -> bytes:

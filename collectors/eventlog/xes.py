@@ -29,9 +29,15 @@ from collectors.eventlog.model import (
 from collectors.eventlog.timestamps import not_a_date, parse_timestamp
 
 CHUNK_BYTES = 256 * 1024
-ATTRIBUTE_TAGS = frozenset({"string", "date", "int", "float", "boolean", "id", "list", "container"})
-DEFAULT_KEYS = {"case": "concept:name", "activity": "concept:name", "timestamp": "time:timestamp",
-                "lifecycle": "lifecycle:transition", "resource": "org:resource"}
+SCALAR_TAGS = frozenset({"string", "date", "int", "float", "boolean", "id"})
+ATTRIBUTE_TAGS = SCALAR_TAGS | {"list", "container"}
+DEFAULT_KEYS = {
+    "case": "concept:name",
+    "activity": "concept:name",
+    "timestamp": "time:timestamp",
+    "lifecycle": "lifecycle:transition",
+    "resource": "org:resource",
+}
 
 
 def read_xes(stream: BinaryIO, source: str, mapping: LogMapping) -> Iterator[Event | Malformed]:
@@ -61,13 +67,16 @@ def read_xes(stream: BinaryIO, source: str, mapping: LogMapping) -> Iterator[Eve
         except expat.ExpatError as err:
             yield from builder.take()
             if not builder.saw_root:
-                raise LogUnreadable(f"{source}:{err.lineno} is not XES: {expat.ErrorString(err.code)}") from None
+                raise LogUnreadable(
+                    f"{source}:{err.lineno} is not XES: {expat.ErrorString(err.code)}"
+                ) from None
             if final:
                 yield builder.broken("file ends before </log> (truncated?)")
             else:
                 column = err.offset + 1
                 yield builder.broken(
-                    f"XML is not well-formed ({expat.ErrorString(err.code)}, column {column}); reading stopped here"
+                    f"XML is not well-formed ({expat.ErrorString(err.code)}, column {column}); "
+                    "reading stopped here"
                 )
             return
         yield from builder.take()
@@ -103,7 +112,7 @@ class _Keys:
 
 @dataclass(slots=True)
 class _Element:
-    """An attribute-bearing element being read: a trace, an event, or an attribute with children."""
+    """A trace or an event being read: its attributes, and the lines of those that are event fields."""
 
     line: int
     attributes: dict[str, AttributeValue] = field(default_factory=dict)
@@ -116,14 +125,21 @@ class _Attribute:
     kind: str
     value: AttributeValue
     line: int
-    children: list[tuple[str, AttributeValue]] = field(default_factory=list)
+    children: list[tuple[str, AttributeValue]] | None = None
 
     def flattened(self) -> list[tuple[str, AttributeValue]]:
         """(key, value) pairs for this attribute: a list as one array, nested ones as ``key.child``."""
+        children = self.children or []
         if self.kind == "list":
-            return [(self.key, tuple(v for _, v in self.children if not isinstance(v, tuple)))]
-        nested = [(f"{self.key}.{k}", v) for k, v in self.children]
+            return [(self.key, tuple(v for _, v in children if not isinstance(v, tuple)))]
+        nested = [(f"{self.key}.{k}", v) for k, v in children]
         return nested if self.kind == "container" else [(self.key, self.value), *nested]
+
+    def adopt(self, pairs: list[tuple[str, AttributeValue]]) -> None:
+        """Take a closed child's pairs: a list keeps only the child's own value, others keep all."""
+        if self.children is None:
+            self.children = []
+        self.children.extend(pairs[:1] if self.kind == "list" else pairs)
 
 
 class _LogBuilder:
@@ -137,8 +153,8 @@ class _LogBuilder:
         self.parser = parser
         self.saw_root = False
         self.tags: list[str] = []
-        self.open_attributes: list[_Attribute] = []
-        self.collecting: list[bool] = []
+        self.frames: list[_Attribute | None] = []
+        self.field_keys = self.consumed | {keys.case}
         self.trace: _Element | None = None
         self.trace_events: list[_Element] = []
         self.event: _Element | None = None
@@ -150,26 +166,46 @@ class _LogBuilder:
 
     def broken(self, problem: str) -> Malformed:
         """The Malformed for a file that cannot be read further, counting the events it strands."""
-        lost = len(self.trace_events) + (1 if self.event is not None else 0)
+        lost = len(self.trace_events) + (1 if self.event is not None and self.trace is not None else 0)
         if self.trace is not None:
-            problem += f"; {lost} event(s) of the unfinished trace starting at line {self.trace.line} were not imported"
+            problem += (
+                f"; {lost} event(s) of the unfinished trace starting at line {self.trace.line} "
+                "were not imported"
+            )
         return Malformed(self.source, self.parser.CurrentLineNumber, "xml", problem, events_skipped=lost)
 
     def start(self, name: str, attrs: dict[str, str]) -> None:
         tag = name.rpartition(":")[2]
-        parent = self.tags[-1] if self.tags else None
-        self.tags.append(tag)
+        tags = self.tags
+        if tag in ATTRIBUTE_TAGS and tags:
+            frames = self.frames
+            if frames:
+                collect = frames[-1] is not None
+            else:
+                parent = tags[-1]
+                collect = (parent == "event" and self.event is not None) or (
+                    parent == "trace" and self.trace is not None
+                )
+            value = attrs.get("value", "")
+            frames.append(
+                _Attribute(
+                    attrs.get("key", ""),
+                    tag,
+                    value if tag == "string" else _scalar(tag, value),
+                    self.parser.CurrentLineNumber,
+                )
+                if collect
+                else None
+            )
+            tags.append(tag)
+            return
+        parent = tags[-1] if tags else None
+        tags.append(tag)
         line = self.parser.CurrentLineNumber
         if parent is None:
             if tag != "log":
                 raise LogUnreadable(f"{self.source}:{line} root element is <{tag}>, expected <log> (not XES)")
             self.saw_root = True
-        elif tag in ATTRIBUTE_TAGS:
-            collect = bool(self.open_attributes) or (parent == "event" and self.event is not None) or (
-                parent == "trace" and self.trace is not None)
-            self.collecting.append(collect)
-            if collect:
-                self.open_attributes.append(_Attribute(attrs.get("key", ""), tag, _scalar(tag, attrs.get("value")), line))
         elif tag == "trace" and parent == "log":
             self.trace = _Element(line)
             self.trace_events = []
@@ -178,52 +214,67 @@ class _LogBuilder:
 
     def end(self, name: str) -> None:
         tag = self.tags.pop()
+        if tag in ATTRIBUTE_TAGS and self.tags:
+            attribute = self.frames.pop()
+            if attribute is not None:
+                self._close_attribute(attribute)
+            return
         parent = self.tags[-1] if self.tags else None
-        if tag in ATTRIBUTE_TAGS and parent is not None:
-            if self.collecting.pop():
-                self._close_attribute()
-        elif tag == "event" and self.event is not None:
+        if tag == "event" and self.event is not None:
             if parent == "trace":
                 self.trace_events.append(self.event)
             else:
-                self.ready.append(Malformed(self.source, self.event.line, "case id",
-                                            "event outside a trace has no case id"))
+                self.ready.append(
+                    Malformed(self.source, self.event.line, "case id", "event outside a trace has no case id")
+                )
             self.event = None
         elif tag == "trace" and self.trace is not None:
             self._close_trace(self.trace, self.trace_events)
             self.trace, self.trace_events = None, []
 
-    def _close_attribute(self) -> None:
-        attribute = self.open_attributes.pop()
-        flat = attribute.flattened()
-        if self.open_attributes:
-            holder = self.open_attributes[-1]
-            if holder.kind == "list":
-                holder.children.extend(flat[:1])
-            else:
-                holder.children.extend(flat)
+    def _close_attribute(self, attribute: _Attribute) -> None:
+        pairs = (
+            [(attribute.key, attribute.value)]
+            if attribute.children is None and attribute.kind in SCALAR_TAGS
+            else attribute.flattened()
+        )
+        if self.frames:
+            holder = self.frames[-1]
+            assert holder is not None  # children of an ignored attribute are ignored too
+            holder.adopt(pairs)
             return
         owner = self.event if self.event is not None else self.trace
         assert owner is not None  # attributes are only collected inside a trace or an event
-        for key, value in flat:
+        for key, value in pairs:
             owner.attributes[key] = value
-            owner.lines[key] = attribute.line
+            if key in self.field_keys:
+                owner.lines[key] = attribute.line
 
     def _close_trace(self, trace: _Element, events: list[_Element]) -> None:
         case_id = _text(trace.attributes.get(self.keys.case))
         if not case_id:
             if events:
-                self.ready.append(Malformed(
-                    self.source, trace.line, "case id",
-                    f"trace has no {self.keys.case} (case id); its {len(events)} event(s) were skipped",
-                    events_skipped=len(events)))
+                self.ready.append(
+                    Malformed(
+                        self.source,
+                        trace.line,
+                        "case id",
+                        f"trace has no {self.keys.case} (case id); its {len(events)} event(s) were skipped",
+                        events_skipped=len(events),
+                    )
+                )
             return
         case_attributes = tuple((f"case:{k}", v) for k, v in trace.attributes.items() if k != self.keys.case)
         for index, element in enumerate(events):
             self.ready.append(self._event(case_id, index, element, case_attributes))
 
-    def _event(self, case_id: str, index: int, element: _Element,
-               case_attributes: tuple[tuple[str, AttributeValue], ...]) -> Event | Malformed:
+    def _event(
+        self,
+        case_id: str,
+        index: int,
+        element: _Element,
+        case_attributes: tuple[tuple[str, AttributeValue], ...],
+    ) -> Event | Malformed:
         keys, values = self.keys, element.attributes
         activity = _text(values.get(keys.activity))
         if not activity:
