@@ -265,7 +265,7 @@ def spans_to_arrow(request: Any) -> SpanBatch:
 
     rejected = 0
     rejections: list[str] = []
-    ak, av = attr_k.append, attr_v.append
+    attr_k_extend, attr_v_extend = attr_k.extend, attr_v.extend
 
     for r_index, resource_spans in enumerate(request.resource_spans):
         resource_attributes = resource_spans.resource.attributes
@@ -305,9 +305,11 @@ def spans_to_arrow(request: Any) -> SpanBatch:
                 res_off.append(res_off[-1] + n_res)
                 scope_names.append(scope_name)
                 scope_versions.append(scope_version)
-                for k, v in span.attributes.items():
-                    ak(k)
-                    av(v)
+                attributes = span.attributes
+                if attributes:
+                    keys = list(attributes)
+                    attr_k_extend(keys)
+                    attr_v_extend(map(attributes.__getitem__, keys))
                 attr_off.append(len(attr_k))
                 status = span.status
                 status_codes.append(status.code)

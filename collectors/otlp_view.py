@@ -110,12 +110,17 @@ def any_values_to_strings(values: list[bytes], render: Any) -> pa.Array:
     )
     if not fast.all():
         slow_positions = np.flatnonzero(~fast)
-        any_value = common_pb2.AnyValue
-        rendered = [render(any_value.FromString(values[i])).encode() for i in slow_positions]
+        rendered = [_render_cached(values[i], render) for i in slow_positions]
         order = np.arange(n, dtype=np.int64)
         order[slow_positions] = n + np.arange(len(slow_positions), dtype=np.int64)
         sliced = pa.concat_arrays([sliced, pa.array(rendered, pa.binary())]).take(pa.array(order))
     return sliced.cast(pa.string())
+
+
+@functools.lru_cache(maxsize=8192)
+def _render_cached(encoded: bytes, render: Any) -> bytes:
+    """Values such as status codes repeat across spans: parse and render each distinct one once."""
+    return render(common_pb2.AnyValue.FromString(encoded)).encode()
 
 
 _HEX = np.frombuffer(b"".join(f"{i:02x}".encode() for i in range(256)), dtype=np.uint8).reshape(256, 2)

@@ -1,0 +1,188 @@
+"""Ingest benchmark: the Arrow ceiling vs end-to-end OTLP/HTTP protobuf into `touchpoint serve`, in one run.
+
+    python -m bench.ingest [--seconds 30] [--clients 4] [--batch 1024] [--attributes 6]
+
+(a) ceiling: clickhouse-connect `insert_arrow` of the same rows, prebuilt as Arrow tables, into the same embedded
+    engine (a fresh data directory), in inserts of --ceiling-batch rows;
+(b) end to end: --clients concurrent HTTP clients posting prebuilt protobuf requests of --batch spans to a
+    `touchpoint serve` subprocess on its own fresh data directory, each waiting for its 200 (= committed).
+Prints spans/s for each, their ratio, and the server's peak RSS (sampled every 100 ms), then a JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pyarrow as pa
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.otlp_payloads import build_request  # noqa: E402
+from collectors.db import connect  # noqa: E402
+from collectors.otlp_mapping import decode_protobuf, spans_to_arrow  # noqa: E402
+from collectors.schema import migrate  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
+
+PROTOBUF = {"Content-Type": "application/x-protobuf"}
+
+
+def build_bodies(count: int, batch: int, attributes: int) -> list[bytes]:
+    """`count` distinct requests of `batch` spans each, timestamps spread over the last hour."""
+    start = time.time_ns() - 3600 * 10**9
+    bodies = []
+    for seed in range(count):
+        request = build_request(batch, seed=seed, start_ns=start, spread_ns=3600 * 10**9)
+        if attributes < 6:
+            for rs in request.resource_spans:
+                for ss in rs.scope_spans:
+                    for span in ss.spans:
+                        del span.attributes[attributes:]
+        bodies.append(request.SerializeToString())
+    return bodies
+
+
+def measure_ceiling(bodies: list[bytes], rows_wanted: int, insert_rows: int, workdir: Path) -> float:
+    """Rows/s of insert_arrow of prebuilt tables into a fresh embedded engine (tables built before timing)."""
+    tables = [spans_to_arrow(decode_protobuf(b)).table for b in bodies]
+    big = pa.concat_tables(tables)
+    while big.num_rows < rows_wanted:
+        big = pa.concat_tables([big, big])
+    big = big.slice(0, rows_wanted).combine_chunks()
+    chunks = [big.slice(i, insert_rows) for i in range(0, big.num_rows, insert_rows)]
+    client = connect(f"chdb://{workdir / 'ceiling'}")
+    migrate(client)
+    client.insert_arrow("otel_traces", chunks[0].slice(0, 1000))  # warm up
+    started = time.perf_counter()
+    for chunk in chunks:
+        client.insert_arrow("otel_traces", chunk)
+    elapsed = time.perf_counter() - started
+    client.close()
+    return big.num_rows / elapsed
+
+
+class RssSampler(threading.Thread):
+    """Samples a process tree's resident memory every 100 ms and keeps the peak."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.process = psutil.Process(pid)
+        self.peak = 0
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                rss = self.process.memory_info().rss
+            except psutil.Error:
+                return
+            self.peak = max(self.peak, rss)
+            time.sleep(0.1)
+
+
+def measure_end_to_end(bodies: list[bytes], spans_per_body: int, clients: int, seconds: float, workdir: Path) -> dict:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = open(workdir / "serve.log", "wb")  # noqa: SIM115 - closed below
+    server = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--no-alerts"],
+        cwd=workdir, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if requests.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise SystemExit(f"server did not start: {(workdir / 'serve.log').read_text()}")
+            time.sleep(0.2)
+        sampler = RssSampler(server.pid)
+        sampler.start()
+        acked = [0] * clients
+        refused = [0] * clients
+        stop_at = time.monotonic() + seconds
+
+        def client(index: int) -> None:
+            with requests.Session() as session:
+                i = index
+                while time.monotonic() < stop_at:
+                    reply = session.post(f"{url}/v1/traces", data=bodies[i % len(bodies)], headers=PROTOBUF, timeout=60)
+                    if reply.status_code == 200:
+                        acked[index] += spans_per_body
+                    else:
+                        refused[index] += 1
+                        time.sleep(float(reply.headers.get("Retry-After", "0.1")))
+                    i += clients
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+        started = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - started
+        sampler.stop_event.set()
+        sampler.join()
+        stored = int(requests.get(f"{url}/api/v1/health", timeout=30).json()["database"]["spans"])
+        return {
+            "spans_per_s": sum(acked) / elapsed,
+            "acknowledged": sum(acked),
+            "stored": stored,
+            "refused_requests": sum(refused),
+            "peak_rss_mb": sampler.peak / 2**20,
+            "seconds": elapsed,
+        }
+    finally:
+        server.terminate()
+        server.wait(60)
+        log.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=30, help="end-to-end duration (300 for the 5-minute RSS check)")
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=1024, help="spans per request")
+    parser.add_argument("--attributes", type=int, default=6, choices=range(0, 7), help="span attributes per span")
+    parser.add_argument("--ceiling-rows", type=int, default=1_000_000)
+    parser.add_argument("--ceiling-batch", type=int, default=100_000)
+    args = parser.parse_args()
+
+    bodies = build_bodies(64, args.batch, args.attributes)
+    workdir = Path(tempfile.mkdtemp(prefix="touchpoint-bench-"))
+    try:
+        ceiling = measure_ceiling(bodies, args.ceiling_rows, args.ceiling_batch, workdir)
+        e2e = measure_end_to_end(bodies, args.batch, args.clients, args.seconds, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    ratio = e2e["spans_per_s"] / ceiling
+    print(f"machine: {platform.machine()} {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
+          f"python {platform.python_version()}")
+    print(f"spans: {args.batch} per request, {args.attributes} span attributes + 3 resource attributes each")
+    print(f"(a) ceiling, insert_arrow of prebuilt Arrow tables: {ceiling:,.0f} rows/s")
+    print(f"(b) end to end, OTLP/HTTP protobuf, {args.clients} clients: {e2e['spans_per_s']:,.0f} spans/s "
+          f"over {e2e['seconds']:.0f} s ({e2e['acknowledged']:,} acknowledged, {e2e['stored']:,} stored, "
+          f"{e2e['refused_requests']} requests refused with 503)")
+    print(f"ratio end-to-end / ceiling: {ratio:.2f}")
+    print(f"server peak RSS: {e2e['peak_rss_mb']:,.0f} MB")
+    print(json.dumps({"ceiling_rows_per_s": round(ceiling), **{k: round(v, 2) if isinstance(v, float) else v
+                                                                for k, v in e2e.items()}, "ratio": round(ratio, 3)}))
+
+
+if __name__ == "__main__":
+    main()
