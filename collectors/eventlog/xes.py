@@ -51,10 +51,12 @@ def read_xes(stream: BinaryIO, source: str, mapping: LogMapping) -> Iterator[Eve
     builder = _LogBuilder(source, _Keys.of(mapping), mapping, parser)
     parser.StartElementHandler = builder.start
     parser.EndElementHandler = builder.end
+    # read1 hands on what a gzip stream decompressed so far even when the next read will fail (truncated).
+    read = getattr(stream, "read1", stream.read)
     final = False
     while not final:
         try:
-            chunk = stream.read(CHUNK_BYTES)
+            chunk = read(CHUNK_BYTES)
         except (EOFError, OSError, zlib.error) as err:
             if not builder.saw_root:
                 raise LogUnreadable(f"{source}: cannot read the file ({err})") from None
