@@ -18,7 +18,6 @@ from app.api import build_api
 from app.context import AppContext
 from app.settings import Settings
 from collectors.clickhouse_writer import SpanWriter, WriterLimits
-from collectors.decode_pool import DecodePool, default_workers
 from collectors.db import ClientPool, EngineLock, connect, parse_dsn
 from collectors.otlp_http import ReceiverLimits, TraceReceiver
 from collectors.schema import SchemaOptions, migrate
@@ -44,7 +43,6 @@ class Runtime:
                 stop()
             except Exception:  # noqa: BLE001 - shutdown goes on whatever one part does
                 log.exception("error during shutdown")
-        self.ctx.receiver.decoder.close()
         self.ctx.writer.close()
         self.ctx.pool.close()
         if self.lock is not None:
@@ -66,8 +64,7 @@ def open_runtime(settings: Settings, start_hooks: list[StartHook] | None = None)
             lambda: connect(dsn),
             limits=WriterLimits(max_batch_rows=settings.max_batch_rows, max_pending_rows=settings.max_pending_rows),
         )
-        decoder = DecodePool(settings.decode_workers if settings.decode_workers >= 0 else default_workers())
-        receiver = TraceReceiver(writer, ReceiverLimits(max_body_bytes=settings.max_body_bytes), decoder)
+        receiver = TraceReceiver(writer, ReceiverLimits(max_body_bytes=settings.max_body_bytes))
         ctx = AppContext(settings=settings, dsn=dsn, pool=pool, writer=writer, receiver=receiver)
     except BaseException:
         if lock is not None:

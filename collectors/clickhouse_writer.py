@@ -1,4 +1,4 @@
-"""How rows travel to ClickHouse: one writer thread batching Arrow tables across concurrent requests.
+"""How rows travel to ClickHouse: a few writer threads batching Arrow tables across concurrent requests.
 
 Callers hand a table to :meth:`SpanWriter.submit` and wait on the returned future: it resolves only after the
 rows are committed (an ``INSERT`` that returned), so a 200 from the receiver means the spans are stored.
@@ -31,6 +31,7 @@ class WriterLimits:
 
     max_batch_rows: int = 200_000
     linger_s: float = 0.005
+    inserters: int = 2  # concurrent inserts: a request arriving mid-insert need not wait for it to end
     max_pending_rows: int = 1_000_000
     retry_after_s: float = 1.0
 
@@ -48,7 +49,7 @@ class WriterStats:
 
 
 class SpanWriter:
-    """Commits otel_traces rows from many threads through one insert loop."""
+    """Commits otel_traces rows from many threads through a few insert loops, each with its own client."""
 
     def __init__(
         self,
@@ -63,8 +64,13 @@ class SpanWriter:
         self._queue: deque[tuple[pa.Table, Future[int]]] = deque()
         self._cond = threading.Condition()
         self._closing = False
-        self._thread = threading.Thread(target=self._run, name="span-writer", daemon=True)
-        self._thread.start()
+        self._busy = 0
+        self._threads = [
+            threading.Thread(target=self._run, name=f"span-writer-{i}", daemon=True)
+            for i in range(max(1, self.limits.inserters))
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, table: pa.Table) -> Future[int]:
         """Queue rows for the next insert; the future gives the row count once committed.
@@ -109,9 +115,9 @@ class SpanWriter:
         with self._cond:
             self._closing = True
             self._cond.notify_all()
-        self._thread.join(timeout)
-
-    _busy = False
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def _take_batch(self) -> list[tuple[pa.Table, Future[int]]]:
         with self._cond:
@@ -129,7 +135,7 @@ class SpanWriter:
                 table, future = self._queue.popleft()
                 batch.append((table, future))
                 rows += table.num_rows
-            self._busy = True
+            self._busy += 1
             return batch
 
     def _run(self) -> None:
@@ -153,7 +159,7 @@ class SpanWriter:
                 with self._cond:
                     self.stats.failed_inserts += 1
                     self.stats.pending_rows -= rows
-                    self._busy = False
+                    self._busy -= 1
                     self._cond.notify_all()
                 continue
             elapsed = time.perf_counter() - started
@@ -164,5 +170,5 @@ class SpanWriter:
                 self.stats.inserts += 1
                 self.stats.pending_rows -= rows
                 self.stats.last_insert_s = elapsed
-                self._busy = False
+                self._busy -= 1
                 self._cond.notify_all()

@@ -27,7 +27,7 @@ from collectors.errors import (
     UnsupportedMediaType,
     WriteFailed,
 )
-from collectors.decode_pool import DecodePool
+from collectors.otlp_mapping import decode_json, decode_protobuf, spans_to_arrow
 
 log = logging.getLogger(__name__)
 
@@ -96,12 +96,9 @@ def read_body(stream: BinaryIO, content_length: int | None, encoding: str | None
 class TraceReceiver:
     """Turns OTLP/HTTP trace requests into committed otel_traces rows."""
 
-    def __init__(
-        self, writer: SpanWriter, limits: ReceiverLimits | None = None, decoder: DecodePool | None = None
-    ) -> None:
+    def __init__(self, writer: SpanWriter, limits: ReceiverLimits | None = None) -> None:
         self.writer = writer
         self.limits = limits or ReceiverLimits()
-        self.decoder = decoder or DecodePool(0)
         self.stats = ReceiverStats()
 
     def handle(
@@ -122,7 +119,7 @@ class TraceReceiver:
                 )
             stream = read if hasattr(read, "read") else _CallableStream(read)  # type: ignore[arg-type]
             body = read_body(stream, content_length, content_encoding, self.limits.max_body_bytes)  # type: ignore[arg-type]
-            batch = self.decoder.decode(body, as_json)
+            batch = spans_to_arrow(decode_json(body) if as_json else decode_protobuf(body))
             if batch.accepted:
                 self.writer.write(batch.table, timeout=self.limits.commit_timeout_s)
         except Overloaded as exc:

@@ -238,12 +238,14 @@ def spans_to_arrow(request: Any) -> SpanBatch:
     states: list[str] = []
     names: list[str] = []
     kinds: list[int] = []
+    # resource and scope columns are built once per (resource, scope) group and repeated per span
     services: list[str] = []
     res_off = [0]
     res_k: list[str] = []
     res_v: list[str] = []
     scope_names: list[str] = []
     scope_versions: list[str] = []
+    group_sizes: list[int] = []
     attr_off = [0]
     attr_k: list[str] = []
     attr_v: list[bytes] = []
@@ -272,11 +274,15 @@ def spans_to_arrow(request: Any) -> SpanBatch:
         rk = list(resource_attributes.keys())
         rv = _strings([resource_attributes[k] for k in rk]).to_pylist()
         service = rv[rk.index("service.name")] if "service.name" in rk else ""
-        n_res = len(rk)
         for scope_spans in resource_spans.scope_spans:
             scope = scope_spans.scope
-            scope_name = scope.name
-            scope_version = scope.version
+            services.append(service)
+            res_k.extend(rk)
+            res_v.extend(rv)
+            res_off.append(len(res_k))
+            scope_names.append(scope.name)
+            scope_versions.append(scope.version)
+            group_start = len(ts)
             for s_index, span in enumerate(scope_spans.spans):
                 trace_id = span.trace_id
                 span_id = span.span_id
@@ -299,12 +305,6 @@ def spans_to_arrow(request: Any) -> SpanBatch:
                 states.append(span.trace_state)
                 names.append(span.name)
                 kinds.append(span.kind)
-                services.append(service)
-                res_k.extend(rk)
-                res_v.extend(rv)
-                res_off.append(res_off[-1] + n_res)
-                scope_names.append(scope_name)
-                scope_versions.append(scope_version)
                 attributes = span.attributes
                 if attributes:
                     keys = list(attributes)
@@ -339,8 +339,10 @@ def spans_to_arrow(request: Any) -> SpanBatch:
                     ln_off.append(len(ln_trace))
                 else:
                     ln_off.append(ln_off[-1])
+            group_sizes.append(len(ts) - group_start)
 
     n = len(ts)
+    group_of_span = pa.array(np.repeat(np.arange(len(group_sizes), dtype=np.int32), group_sizes))
     start_array = pa.array(ts, pa.uint64())
     table = pa.Table.from_arrays(
         [
@@ -351,10 +353,10 @@ def spans_to_arrow(request: Any) -> SpanBatch:
             pa.array(states, pa.string()),
             pa.array(names, pa.string()),
             _lookup(kinds, SPAN_KINDS),
-            pa.array(services, pa.string()),
-            _map_array(res_off, pa.array(res_k, pa.string()), pa.array(res_v, pa.string())),
-            pa.array(scope_names, pa.string()),
-            pa.array(scope_versions, pa.string()),
+            pa.array(services, pa.string()).take(group_of_span),
+            _map_array(res_off, pa.array(res_k, pa.string()), pa.array(res_v, pa.string())).take(group_of_span),
+            pa.array(scope_names, pa.string()).take(group_of_span),
+            pa.array(scope_versions, pa.string()).take(group_of_span),
             _map_array(attr_off, pa.array(attr_k, pa.string()), _strings(attr_v)),
             pc.subtract(pa.array(ends, pa.uint64()), start_array),
             _lookup(status_codes, STATUS_CODES),
