@@ -16,6 +16,7 @@ from email.utils import parsedate_to_datetime
 import requests
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
+from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -93,8 +94,8 @@ class OtlpTraceSender:
                 busy_tries += 1
                 if busy_tries >= self.max_attempts:
                     raise ServerUnreachable(
-                        f"{self.url} still answers {response.status_code} after {busy_tries} tries; "
-                        "try again later"
+                        f"{self.url} still answers {response.status_code} after {busy_tries} tries "
+                        f"({_server_message(response)}); try again later"
                     )
                 wait = _retry_after(response.headers.get("Retry-After"), time.time())
                 wait = self._backoff(busy_tries) if wait is None else wait
@@ -103,7 +104,8 @@ class OtlpTraceSender:
                 continue
             if not 200 <= response.status_code < 300:
                 raise ServerRejected(
-                    f"{self.url} refused the request: HTTP {response.status_code} {_excerpt(response.text)}",
+                    f"{self.url} refused the request: "
+                    f"HTTP {response.status_code} {_server_message(response)}",
                     response.status_code,
                 )
             return _outcome(response)
@@ -155,6 +157,15 @@ def _reason(err: Exception) -> str:
     return "connection refused" if "refused" in text.lower() else text
 
 
-def _excerpt(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
+def _server_message(response: requests.Response, limit: int = 300) -> str:
+    """The message of an OTLP error answer (a google.rpc.Status, protobuf or JSON), else the body's text."""
+    text = response.text
+    try:
+        if "json" in response.headers.get("Content-Type", ""):
+            text = json_format.Parse(response.text, status_pb2.Status(), ignore_unknown_fields=True).message
+        elif "protobuf" in response.headers.get("Content-Type", ""):
+            text = status_pb2.Status.FromString(response.content).message
+    except (DecodeError, json_format.ParseError):
+        pass
+    text = " ".join(text.split()) or "no message"
     return text if len(text) <= limit else text[:limit] + "..."
