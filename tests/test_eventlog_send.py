@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from eventlog_sink import RecordedSleep, Sink, running_sink
+from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTracePartialSuccess,
     ExportTraceServiceRequest,
@@ -90,13 +91,15 @@ def test_429_without_retry_after_backs_off_exponentially(sink: Sink) -> None:
     assert len(sink.received) == 4
 
 
-def test_a_server_that_stays_busy_is_given_up_as_unreachable(sink: Sink) -> None:
-    sink.script = [(503, {"Retry-After": "0"}, b"")] * 3
+def test_a_server_that_stays_busy_is_given_up_as_unreachable_quoting_its_message(sink: Sink) -> None:
+    busy = status_pb2.Status(code=14, message="write queue full").SerializeToString()
+    sink.script = [(503, {"Retry-After": "0"}, busy)] * 3
     sender = OtlpTraceSender(sink.url, sleep=RecordedSleep(), max_attempts=3)
-    with pytest.raises(
-        ServerUnreachable, match=r"/v1/traces still answers 503 after 3 tries; try again later"
-    ):
+    with pytest.raises(ServerUnreachable) as raised:
         sender.send(ExportTraceServiceRequest())
+    assert str(raised.value) == (
+        f"{sink.url}/v1/traces still answers 503 after 3 tries (write queue full); try again later"
+    )
 
 
 def test_partial_success_is_reported_as_rejected_spans(sink: Sink) -> None:
@@ -159,11 +162,15 @@ def test_lenient_import_skips_counts_and_reports_each_malformed_row(sink: Sink) 
     assert heard[1] == "tickets.bad-rows.csv:4 case id is empty (column 'case_id')"
 
 
-def test_dry_run_builds_every_span_and_sends_none() -> None:
+def test_dry_run_builds_every_span_and_sends_none_even_with_a_sender_given(sink: Sink) -> None:
     report = import_log(
-        FIXTURES / "tickets.good.csv", url=closed_port_url(), options=ImportOptions(dry_run=True)
+        FIXTURES / "tickets.good.csv",
+        url=sink.url,
+        options=ImportOptions(dry_run=True),
+        sender=OtlpTraceSender(sink.url),
     )
     assert (report.spans_built, report.spans_sent, report.requests_sent) == (6, 0, 0)
+    assert sink.received == []
 
 
 def test_progress_is_reported_after_each_batch(sink: Sink) -> None:

@@ -96,11 +96,12 @@ class _RowReader:
         timestamp = self._timestamp(row, c.timestamp, "timestamp", line)
         if isinstance(timestamp, Malformed):
             return timestamp
-        start = None
+        start: datetime | None = None
         if c.start_timestamp and row[c.start_timestamp.index].strip():
-            start = self._timestamp(row, c.start_timestamp, "start timestamp", line)
-            if isinstance(start, Malformed):
-                return start
+            started = self._timestamp(row, c.start_timestamp, "start timestamp", line)
+            if isinstance(started, Malformed):
+                return started
+            start = started
             if start > timestamp:
                 return self._bad(
                     line,

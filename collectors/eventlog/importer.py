@@ -120,13 +120,16 @@ def import_log(
     assembler = StepSpanAssembler(span_options)
     events = tally.events(read_log(path, mapping, options.log_format))
     requests = spans_to_requests(assembler.spans(events), service, options.batch_size)
-    own_sender = sender is None and not options.dry_run
-    active = OtlpTraceSender(url) if own_sender else sender
-    try:
-        _deliver(requests, active, tally)
-    finally:
-        if own_sender and active is not None:
-            active.close()
+    if options.dry_run:
+        _deliver(requests, None, tally)
+    elif sender is not None:
+        _deliver(requests, sender, tally)
+    else:
+        own = OtlpTraceSender(url)
+        try:
+            _deliver(requests, own, tally)
+        finally:
+            own.close()
     tally.progress()
     return ImportReport(
         source=Path(path).name,
@@ -160,8 +163,8 @@ def _deliver(
         except ServerUnreachable as err:
             if tally.spans_sent:
                 raise ServerUnreachable(
-                    f"{err} ({tally.spans_sent} spans were sent before; importing again is safe, the ids are "
-                    "the same)"
+                    f"{err} ({tally.spans_sent} spans were sent before this; "
+                    "importing again sends them again, with the same ids)"
                 ) from None
             raise
         tally.requests_sent += 1

@@ -99,7 +99,12 @@ class OtlpTraceSender:
                     )
                 wait = _retry_after(response.headers.get("Retry-After"), time.time())
                 wait = self._backoff(busy_tries) if wait is None else wait
-                log.info("server busy, retrying", extra={"status": response.status_code, "wait_s": wait})
+                log.info(
+                    "server busy (HTTP %s), retrying in %.1f s",
+                    response.status_code,
+                    wait,
+                    extra={"status": response.status_code, "wait_s": wait},
+                )
                 self.sleep(wait)
                 continue
             if not 200 <= response.status_code < 300:
@@ -115,7 +120,7 @@ class OtlpTraceSender:
         self.session.close()
 
     def _backoff(self, tries: int) -> float:
-        return min(self.backoff_s * 2 ** (tries - 1), MAX_RETRY_WAIT_S)
+        return min(self.backoff_s * 2.0 ** (tries - 1), MAX_RETRY_WAIT_S)
 
 
 def _retry_after(header: str | None, now_s: float) -> float | None:

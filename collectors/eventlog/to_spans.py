@@ -2,8 +2,8 @@
 
 A case becomes a journey (``journey.id`` = case id) with a trace id derived from the source and the case
 id; a span's id is derived from the source, the case id and the index of the event that opens it. The
-same log imported twice therefore yields the same ids, and the second import duplicates nothing that
-deduplicates by id.
+same log imported twice therefore yields the same ids: a re-import can be told apart from new steps
+(the storage keeps both copies; ids make them recognisable, not absent).
 
 Start and complete events of the same case and activity are paired first-in first-out into one span.
 A complete without a start (the usual complete-only log) becomes a zero-length span at its completion

@@ -201,17 +201,17 @@ class _LogBuilder:
             )
             tags.append(tag)
             return
-        parent = tags[-1] if tags else None
+        outer = tags[-1] if tags else None
         tags.append(tag)
         line = self.parser.CurrentLineNumber
-        if parent is None:
+        if outer is None:
             if tag != "log":
                 raise LogUnreadable(f"{self.source}:{line} root element is <{tag}>, expected <log> (not XES)")
             self.saw_root = True
-        elif tag == "trace" and parent == "log":
+        elif tag == "trace" and outer == "log":
             self.trace = _Element(line)
             self.trace_events = []
-        elif tag == "event" and parent in ("trace", "log"):
+        elif tag == "event" and outer in ("trace", "log"):
             self.event = _Element(line)
 
     def end(self, name: str) -> None:
