@@ -68,7 +68,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     columns.add_argument(
         "--delimiter", metavar="CHAR", help="CSV delimiter (default: detected; 'tab' for tab)"
     )
-    columns.add_argument("--encoding", default="utf-8-sig", help="CSV text encoding (default utf-8)")
+    columns.add_argument(
+        "--encoding",
+        default="utf-8-sig",
+        help="CSV text encoding (default utf-8, with or without a byte order mark)",
+    )
     columns.add_argument("--format", choices=("xes", "csv"), help="the log format (default: from the name)")
     spans = parser.add_argument_group("spans")
     spans.add_argument("--service", help="service.name of the spans (default: the file name, e.g. helpdesk)")
