@@ -18,11 +18,15 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import OperationalError
 
 from collectors.errors import Overloaded, WriteFailed
 from collectors.schema import TRACES_TABLE
 
 log = logging.getLogger(__name__)
+
+# otel_traces is partitioned by day: an imported event log or a backfill may span years in one insert.
+INSERT_SETTINGS = {"max_partitions_per_insert_block": 0}
 
 
 @dataclass(frozen=True)
@@ -150,10 +154,13 @@ class SpanWriter:
                 if client is None:
                     client = self._client_factory()
                 table = batch[0][0] if len(batch) == 1 else pa.concat_tables([t for t, _ in batch])
-                client.insert_arrow(self._table, table)
+                client.insert_arrow(self._table, table, settings=INSERT_SETTINGS)
             except Exception as exc:  # noqa: BLE001 - every failure is reported to the waiting callers
                 log.error("insert into %s failed", self._table, extra={"rows": rows, "error": str(exc)})
-                error = WriteFailed(f"ClickHouse refused the insert of {rows} spans: {exc}")
+                retryable = isinstance(exc, OperationalError)
+                if retryable:
+                    client = None  # reconnect next time
+                error = WriteFailed(f"ClickHouse refused the insert of {rows} spans: {exc}", retryable=retryable)
                 for _, future in batch:
                     future.set_exception(error)
                 with self._cond:

@@ -36,4 +36,12 @@ class Overloaded(CollectorError):
 
 
 class WriteFailed(CollectorError):
-    """ClickHouse refused or failed a write; nothing of that batch was acknowledged."""
+    """ClickHouse refused or failed a write; nothing of that batch was acknowledged.
+
+    `retryable` is True when sending the same spans again may succeed (the database was unreachable or busy),
+    False when ClickHouse refused the data itself.
+    """
+
+    def __init__(self, message: str, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable

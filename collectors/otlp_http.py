@@ -130,9 +130,13 @@ class TraceReceiver:
             return self._error(415, str(exc), as_json)
         except DecodeError as exc:
             return self._error(400, str(exc), as_json)
-        except (WriteFailed, TimeoutError) as exc:
+        except WriteFailed as exc:
             log.warning("spans not committed", extra={"error": str(exc)})
-            return self._error(503, f"spans were not stored: {exc}", as_json, {"Retry-After": "2"})
+            if exc.retryable:
+                return self._error(503, f"spans were not stored: {exc}", as_json, {"Retry-After": "2"})
+            return self._error(500, f"spans were refused by the database: {exc}", as_json)
+        except TimeoutError as exc:
+            return self._error(503, f"spans were not stored in time: {exc}", as_json, {"Retry-After": "2"})
         except CollectorError as exc:  # pragma: no cover - every kind is handled above
             return self._error(500, str(exc), as_json)
         self.stats.spans_accepted += batch.accepted
