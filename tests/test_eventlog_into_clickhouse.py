@@ -73,11 +73,6 @@ def test_lifecycle_pairs_are_stored_as_durations_and_aborts_as_errors(imported, 
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the span writer's inserts hit ClickHouse's max_partitions_per_insert_block (100 days per insert) "
-    "for logs spanning years; collectors/clickhouse_writer.py needs that setting lifted",
-)
 def test_the_whole_helpdesk_log_is_stored_one_trace_per_case(server, ch) -> None:  # noqa: ANN001
     if not HELPDESK.exists():
         pytest.skip(f"{HELPDESK} is not here")
