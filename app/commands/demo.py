@@ -17,7 +17,7 @@ from app.demo.faults import FaultSpec, fault_help
 from app.demo.scenarios import SCENARIOS
 
 if TYPE_CHECKING:
-    from app.demo.simulate import DemoResult
+    from app.demo.runner import DemoResult
 
 DEFAULT_URL = "http://127.0.0.1:8050"
 DEFAULT_TRUTH = Path(".touchpoint/demo-truth.jsonl")
@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     """Run `touchpoint demo`; returns the exit status."""
     from app.demo.otlp import check_server, otlp_exporter_factory, quiet_sdk_logs
     from app.demo.progress import ProgressLine
-    from app.demo.simulate import DemoConfig, play, simulate
+    from app.demo.runner import DemoConfig, play, simulate
     from app.demo.truth import TruthLog
 
     try:

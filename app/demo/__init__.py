@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from app.demo.faults import FaultKind, FaultSpec, FaultWindow
     from app.demo.otlp import check_server, otlp_exporter_factory
     from app.demo.scenarios import SCENARIOS
-    from app.demo.simulate import DemoConfig, DemoResult, generate, play, simulate
+    from app.demo.runner import DemoConfig, DemoResult, generate, play, simulate
     from app.demo.spans import SpanRecord
     from app.demo.truth import TruthRecord, read_truth
 
@@ -40,11 +40,11 @@ _EXPORTS = {
     "check_server": "app.demo.otlp",
     "otlp_exporter_factory": "app.demo.otlp",
     "SCENARIOS": "app.demo.scenarios",
-    "DemoConfig": "app.demo.simulate",
-    "DemoResult": "app.demo.simulate",
-    "generate": "app.demo.simulate",
-    "play": "app.demo.simulate",
-    "simulate": "app.demo.simulate",
+    "DemoConfig": "app.demo.runner",
+    "DemoResult": "app.demo.runner",
+    "generate": "app.demo.runner",
+    "play": "app.demo.runner",
+    "simulate": "app.demo.runner",
     "SpanRecord": "app.demo.spans",
     "TruthRecord": "app.demo.truth",
     "read_truth": "app.demo.truth",

@@ -191,7 +191,7 @@ class FaultSpec:
         if self.duration is not None:
             text += f"/{format_duration(self.duration)}"
         if self.magnitude is not None:
-            text += f"={self.magnitude:g}"
+            text += f"={self.magnitude!r}"
         return text
 
 
