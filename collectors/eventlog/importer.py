@@ -1,7 +1,9 @@
 """Importing an event log into Touchpoint: read -> spans -> OTLP requests -> the server, counting everything.
 
-This is the one place that strings the pure stages together with the file and the network. It streams:
-memory holds one batch of spans, the starts waiting for their completion, and the set of case ids.
+This is the one place that strings the pure stages together with the file and the network. Reading streams;
+the spans are then sent in time order, because otel_traces is partitioned by day and an insert touching
+hundreds of days writes hundreds of parts (a log ordered by case spans years in every batch: seconds per batch
+instead of milliseconds). So memory holds the log's spans, not its events or text.
 """
 
 from __future__ import annotations
@@ -119,7 +121,8 @@ def import_log(
     )
     assembler = StepSpanAssembler(span_options)
     events = tally.events(read_log(path, mapping, options.log_format))
-    requests = spans_to_requests(assembler.spans(events), service, options.batch_size)
+    in_time_order = sorted(assembler.spans(events), key=lambda span: span.start_ns)
+    requests = spans_to_requests(in_time_order, service, options.batch_size)
     if options.dry_run:
         _deliver(requests, None, tally)
     elif sender is not None:
