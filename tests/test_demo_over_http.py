@@ -477,6 +477,34 @@ def test_live_mode_sends_spans_as_they_end_in_real_time(
     )
 
 
+def test_a_backfill_can_carry_on_live(tmp_path: Path) -> None:
+    with otlp_endpoint() as endpoint:
+        started = time.time_ns()
+        status = touchpoint_demo(
+            "--url",
+            endpoint.url,
+            "--backfill",
+            "2m",
+            "--follow",
+            "--duration",
+            "2s",
+            "--rate",
+            "20",
+            "--seed",
+            "2",
+            "--quiet",
+            "--truth",
+            str(tmp_path / "t.jsonl"),
+        )
+        finished = time.time_ns()
+    assert status == 0
+    past = [s for s in endpoint.spans if s.end_ns < started]
+    live = [s for s in endpoint.spans if s.end_ns >= started]
+    assert past and live
+    assert min(s.start_ns for s in past) >= started - 125 * 10**9
+    assert max(s.end_ns for s in live) <= finished
+
+
 def test_quiet_mode_prints_no_progress(backfill, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     endpoint, _, _ = backfill
     assert (
