@@ -17,5 +17,4 @@ for _ in $(seq 1 120); do
 done
 echo "Touchpoint is up: open $URL/ in a browser (server log: .touchpoint/serve.log)."
 echo "Backfilling the last hour of journeys, then playing live traffic (Ctrl-C to stop)."
-"$VENV/bin/touchpoint" demo --url "$URL" --backfill 1h --quiet || true
-"$VENV/bin/touchpoint" demo --url "$URL" "$@"
+"$VENV/bin/touchpoint" demo --url "$URL" --backfill 1h --follow "$@"
