@@ -8,6 +8,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from collectors.db import DEFAULT_DSN
+from collectors.schema import CLUSTER_NAME_PATTERN
 
 
 class Settings(BaseSettings):
@@ -27,6 +28,11 @@ class Settings(BaseSettings):
     rules: Path = Path("alerts/rules")
     threads: int = Field(16, ge=1, le=256, description="WSGI worker threads")
     ttl_days: int = Field(0, ge=0, description="drop spans older than this many days (0 keeps them)")
+    cluster_name: str = Field(
+        "",
+        pattern=rf"^(?:{CLUSTER_NAME_PATTERN})?$",
+        description="a ClickHouse cluster (remote_servers name or {cluster}): replicated, sharded tables",
+    )
     max_body_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="OTLP request limit after decompression")
     max_pending_rows: int = Field(1_000_000, ge=1000, description="spans queued for insert before 503")
     max_batch_rows: int = Field(200_000, ge=1000)

@@ -9,14 +9,17 @@ table and read what we wrote. Durations there are nanoseconds (`Duration UInt64`
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from clickhouse_connect.driver.client import Client
 
 log = logging.getLogger(__name__)
 
 TRACES_TABLE = "otel_traces"
+# A cluster name as remote_servers spells it, or a macro the servers expand (`{cluster}`).
+CLUSTER_NAME_PATTERN = r"[A-Za-z0-9_.\-]+|\{[A-Za-z_]+\}"
 MIGRATIONS_TABLE = "touchpoint_schema_migrations"
 
 # The columns of otel_traces in the exporter's order, with their ClickHouse types.
@@ -46,11 +49,23 @@ TRACES_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
-def traces_ddl(table: str = TRACES_TABLE, ttl_days: int = 0, engine: str = "MergeTree()") -> str:
-    """CREATE TABLE for otel_traces, column for column the collector exporter's DDL."""
+def traces_ddl(
+    table: str = TRACES_TABLE, ttl_days: int = 0, engine: str = "MergeTree()", on_cluster: str = ""
+) -> str:
+    """CREATE TABLE for otel_traces, column for column the collector exporter's DDL.
+
+    `on_cluster` names a cluster to create the table on every node of (`ON CLUSTER 'name'`); left empty,
+    the statement is exactly the single-node one. collectors.cluster builds the sharded layout on this.
+    """
+    if on_cluster and not re.fullmatch(CLUSTER_NAME_PATTERN, on_cluster):
+        raise ValueError(
+            f"cluster name {on_cluster!r} must be letters, digits, '_', '.', '-' "
+            "or a macro such as '{cluster}'"
+        )
     ttl = f"TTL toDateTime(Timestamp) + toIntervalDay({int(ttl_days)})" if ttl_days > 0 else ""
+    cluster = f" ON CLUSTER '{on_cluster}'" if on_cluster else ""
     return f"""
-CREATE TABLE IF NOT EXISTS {table} (
+CREATE TABLE IF NOT EXISTS {table}{cluster} (
     Timestamp DateTime64(9) CODEC(Delta, ZSTD(1)),
     TraceId String CODEC(ZSTD(1)),
     SpanId String CODEC(ZSTD(1)),
@@ -96,6 +111,8 @@ class SchemaOptions:
     """What the DDL depends on."""
 
     ttl_days: int = 0  # 0 keeps spans forever
+    cluster_name: str = ""  # non-empty: replicated, sharded tables ON CLUSTER (see collectors.cluster)
+    database: str = ""  # the database the Distributed tables read from; migrate() fills in the client's
 
 
 @dataclass(frozen=True)
@@ -117,8 +134,17 @@ CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (
 """
 
 
+def _traces_statements(options: SchemaOptions) -> list[str]:
+    if not options.cluster_name:
+        return [traces_ddl(ttl_days=options.ttl_days)]
+    from collectors.cluster import ClusterLayout, traces_statements  # cluster.py builds on this module
+
+    layout = ClusterLayout(cluster=options.cluster_name, database=options.database)
+    return traces_statements(layout, options.ttl_days)
+
+
 MIGRATIONS: list[Migration] = [
-    Migration(1, "otel_traces as the collector's ClickHouse exporter writes it", lambda o: [traces_ddl(ttl_days=o.ttl_days)]),
+    Migration(1, "otel_traces as the collector's ClickHouse exporter writes it", _traces_statements),
 ]
 
 
@@ -139,6 +165,8 @@ def applied_versions(client: Client) -> set[int]:
 def migrate(client: Client, options: SchemaOptions | None = None) -> list[int]:
     """Apply every migration not yet applied, in order; returns the versions applied now."""
     options = options or SchemaOptions()
+    if options.cluster_name and not options.database:
+        options = replace(options, database=client.database or "default")
     done = applied_versions(client)
     applied: list[int] = []
     for migration in MIGRATIONS:
