@@ -43,7 +43,7 @@ def span_matches(pattern: str, name: str) -> bool:
     """A `select.span` pattern against a span name: `re:` regex, glob with glob characters, else exact."""
     if pattern.startswith("re:"):
         return re.search(pattern[3:], name) is not None
-    if any(c in pattern for c in "*?["):
+    if any(c in pattern for c in "*?"):
         return fnmatch.fnmatchcase(name, pattern)
     return pattern == name
 
@@ -154,7 +154,7 @@ def test_the_maps_bind_with_every_kind_of_selector() -> None:
             pattern = select.get("span", "")
             if pattern.startswith("re:"):
                 kinds.add("regex")
-            elif any(c in pattern for c in "*?["):
+            elif any(c in pattern for c in "*?"):
                 kinds.add("glob")
             elif pattern:
                 kinds.add("exact")

@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from app.demo.export import CountingExporter, ExporterFactory, SdkSpanSink
     from app.demo.faults import FaultKind, FaultSpec, FaultWindow
     from app.demo.otlp import check_server, otlp_exporter_factory
-    from app.demo.scenarios import SCENARIOS
     from app.demo.runner import DemoConfig, DemoResult, generate, play, simulate
+    from app.demo.scenarios import SCENARIOS
     from app.demo.spans import SpanRecord
     from app.demo.truth import TruthRecord, read_truth
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from random import Random
 from typing import Any
 
@@ -149,7 +150,7 @@ class Traffic:
             assert pool is not None
             for moment in (window.start, window.end):
                 if math.isfinite(moment):
-                    self.kernel.at(moment, lambda s=scenario, p=pool: self._restaff(s, p))
+                    self.kernel.at(moment, partial(self._restaff, scenario, pool))
 
     def _restaff(self, scenario: Scenario, pool_name: str) -> None:
         pool = self.pools[scenario.id][pool_name]
