@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 from dataclasses import dataclass
@@ -118,13 +117,14 @@ class DemoOptions:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> DemoOptions:
-        """Options from parsed flags; TOUCHPOINT_URL stands in for a missing --url; a random seed if none."""
+        """Options from parsed flags; the shared settings' `url` (env TOUCHPOINT_URL) stands in for a missing
+        --url; a random seed if none."""
         if args.backfill is not None and args.duration is not None and not args.follow:
             raise DemoError("--duration with --backfill needs --follow (play live after the backfill)")
         if args.follow and args.backfill is None:
             raise DemoError("--follow needs --backfill")
         return cls(
-            url=args.url or os.environ.get("TOUCHPOINT_URL") or DEFAULT_URL,
+            url=args.url or _settings_url(),
             rate=args.rate,
             duration=args.duration,
             backfill=args.backfill,
@@ -169,10 +169,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"touchpoint demo: {exc}", file=sys.stderr)
         return 2
 
-    quiet_sdk_logs()
     truth = TruthLog(options.truth)
+    try:
+        truth.ensure_writable()
+    except OSError as exc:
+        print(
+            f"touchpoint demo: cannot write the truth log {options.truth}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 2
+    quiet_sdk_logs()
     line = None if options.quiet else ProgressLine(sys.stderr)
-    on_progress = None if line is None else line.show
     print(
         f"touchpoint demo: {', '.join(config.scenarios)} at {config.rate:g} journeys/s, seed {config.seed}"
         f" -> {options.url.rstrip('/')}/v1/traces",
@@ -180,7 +187,12 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         check_server(options.url)
-        exporters = otlp_exporter_factory(options.url)
+    except ServerUnreachable as exc:
+        print(f"touchpoint demo: {exc}", file=sys.stderr)
+        return 1
+    on_progress = None if line is None else line.show
+    exporters = otlp_exporter_factory(options.url)
+    try:
         if options.backfill is not None and not options.follow:
             result = simulate(config, exporters, on_progress=on_progress, on_truth=truth.write)
         else:
@@ -195,8 +207,17 @@ def run(args: argparse.Namespace) -> int:
     except ServerUnreachable as exc:
         if line is not None:
             line.close()
-        print(f"touchpoint demo: {exc}", file=sys.stderr)
+        print(f"touchpoint demo: stopped: {exc}", file=sys.stderr)
+        try:
+            check_server(options.url, timeout_s=1.0)
+        except ServerUnreachable as gone:
+            print(f"touchpoint demo: {gone}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        if line is not None:
+            line.close()
+        print("touchpoint demo: stopped by Ctrl-C during the backfill", file=sys.stderr)
+        return 130
     if line is not None:
         line.close()
     print(_summary(result, options), flush=True)
@@ -213,6 +234,17 @@ def _summary(result: DemoResult, options: DemoOptions) -> str:
     if result.interrupted:
         text += "; stopped by Ctrl-C"
     return text + f"; rerun with --seed {options.seed}"
+
+
+def _settings_url() -> str:
+    from pydantic import ValidationError
+
+    from app.settings import Settings
+
+    try:
+        return str(Settings().url)  # type: ignore[call-arg]  # pydantic-settings fills the fields
+    except ValidationError as exc:
+        raise DemoError(f"the TOUCHPOINT_* environment is not valid: {exc.errors()[0]['msg']}") from None
 
 
 def _duration(text: str) -> timedelta:

@@ -59,6 +59,18 @@ class SendTally:
         self._failed = 0
         self._in_a_row = 0
         self._last_error: str | None = None
+        self._given_up = False
+
+    def give_up(self) -> None:
+        """From now on every batch counts as refused without being sent (the receiver is gone)."""
+        with self._lock:
+            self._given_up = True
+
+    @property
+    def given_up(self) -> bool:
+        """Whether sending was abandoned."""
+        with self._lock:
+            return self._given_up
 
     def record(self, spans: int, ok: bool, error: str | None = None) -> None:
         with self._lock:
@@ -76,13 +88,17 @@ class SendTally:
 
 
 class CountingExporter(SpanExporter):
-    """Passes batches to `inner` and tallies what it accepted and refused."""
+    """Passes batches to `inner` and tallies what it accepted and refused; once the tally gave up,
+    refuses at once, so shutting down after losing the receiver does not wait on retries."""
 
     def __init__(self, inner: SpanExporter, tally: SendTally) -> None:
         self._inner = inner
         self._tally = tally
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self._tally.given_up:
+            self._tally.record(len(spans), False, "not sent: the receiver had stopped accepting spans")
+            return SpanExportResult.FAILURE
         try:
             result = self._inner.export(spans)
         except Exception as exc:  # an exporter that raises is counted as refusing, not crashing the run

@@ -262,6 +262,7 @@ class DemoRun:
     def _check_sending(self) -> None:
         sent = self.sink.tally.counts()
         if sent.failed_batches_in_a_row >= _GIVE_UP_AFTER:
+            self.sink.tally.give_up()
             raise ServerUnreachable(
                 f"{sent.failed_batches_in_a_row} span batches in a row were refused "
                 f"({sent.sent} spans had been sent); last error: {sent.last_error}"

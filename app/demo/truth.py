@@ -93,6 +93,12 @@ class TruthLog:
     def __init__(self, path: Path) -> None:
         self.path = path
 
+    def ensure_writable(self) -> None:
+        """Create the file's directory and open the file for appending once; raises OSError if that fails."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8"):
+            pass
+
     def write(self, record: TruthRecord) -> None:
         """Append `record` as one line."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
