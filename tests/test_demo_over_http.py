@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import socket
 import statistics
 import subprocess
@@ -137,11 +138,11 @@ def otlp_endpoint() -> Iterator[OtlpEndpoint]:
         server.server_close()
 
 
-def touchpoint_demo(*argv: str) -> int:
-    """Run `touchpoint demo ARGV…` in this process, as app/cli.py would; returns the exit status."""
+def touchpoint_demo(command_line: str, *more: str) -> int:
+    """Run `touchpoint demo COMMAND_LINE MORE…` here, as app/cli.py would; returns the exit status."""
     parser = argparse.ArgumentParser(prog="touchpoint")
     demo_command.register(parser.add_subparsers())
-    args = parser.parse_args(["demo", *argv])
+    args = parser.parse_args(["demo", *shlex.split(command_line), *more])
     return int(args.func(args))
 
 
@@ -159,17 +160,7 @@ def backfill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[OtlpEnd
     with otlp_endpoint() as endpoint:
         before = datetime.now(UTC)
         status = touchpoint_demo(
-            "--url",
-            endpoint.url,
-            "--backfill",
-            "10m",
-            "--rate",
-            "2",
-            "--seed",
-            "3",
-            "--quiet",
-            "--truth",
-            str(truth),
+            f"--url {endpoint.url} --backfill 10m --rate 2 --seed 3 --quiet --truth {truth}"
         )
         after = datetime.now(UTC)
         assert status == 0
@@ -233,22 +224,8 @@ def test_a_backfill_stamps_spans_in_the_past_window_ending_now(backfill) -> None
 def test_the_same_seed_sends_the_same_journeys_with_the_same_ids(backfill, tmp_path: Path) -> None:
     endpoint, _, _ = backfill
     with otlp_endpoint() as again:
-        assert (
-            touchpoint_demo(
-                "--url",
-                again.url,
-                "--backfill",
-                "10m",
-                "--rate",
-                "2",
-                "--seed",
-                "3",
-                "--quiet",
-                "--truth",
-                str(tmp_path / "t.jsonl"),
-            )
-            == 0
-        )
+        command = f"--url {again.url} --backfill 10m --rate 2 --seed 3 --quiet --truth {tmp_path / 't.jsonl'}"
+        assert touchpoint_demo(command) == 0
 
     def identity(spans: list[ArrivedSpan]) -> set[tuple[Any, ...]]:
         return {
@@ -271,15 +248,7 @@ def test_another_seed_sends_other_ids(backfill, tmp_path: Path) -> None:
     with otlp_endpoint() as other:
         assert (
             touchpoint_demo(
-                "--url",
-                other.url,
-                "--backfill",
-                "2m",
-                "--seed",
-                "4",
-                "--quiet",
-                "--truth",
-                str(tmp_path / "t.jsonl"),
+                f"--url {other.url} --backfill 2m --seed 4 --quiet --truth {tmp_path / 't.jsonl'}"
             )
             == 0
         )
@@ -308,17 +277,7 @@ def faulted(
     fault_flags = [flag for fault in FAULTS for flag in ("--fault", fault)]
     with otlp_endpoint() as endpoint:
         status = touchpoint_demo(
-            "--url",
-            endpoint.url,
-            "--backfill",
-            "45m",
-            "--rate",
-            "2",
-            "--seed",
-            "21",
-            "--quiet",
-            "--truth",
-            str(truth),
+            f"--url {endpoint.url} --backfill 45m --rate 2 --seed 21 --quiet --truth {truth}",
             *fault_flags,
         )
         assert status == 0
@@ -455,16 +414,7 @@ def test_live_mode_sends_spans_as_they_end_in_real_time(
     with otlp_endpoint() as endpoint:
         started = time.time_ns()
         status = touchpoint_demo(
-            "--url",
-            endpoint.url,
-            "--duration",
-            "3s",
-            "--rate",
-            "30",
-            "--seed",
-            "1",
-            "--truth",
-            str(tmp_path / "t.jsonl"),
+            f"--url {endpoint.url} --duration 3s --rate 30 --seed 1 --truth {tmp_path / 't.jsonl'}"
         )
         finished = time.time_ns()
     assert status == 0
@@ -481,20 +431,8 @@ def test_a_backfill_can_carry_on_live(tmp_path: Path) -> None:
     with otlp_endpoint() as endpoint:
         started = time.time_ns()
         status = touchpoint_demo(
-            "--url",
-            endpoint.url,
-            "--backfill",
-            "2m",
-            "--follow",
-            "--duration",
-            "2s",
-            "--rate",
-            "20",
-            "--seed",
-            "2",
-            "--quiet",
-            "--truth",
-            str(tmp_path / "t.jsonl"),
+            f"--url {endpoint.url} --backfill 2m --follow --duration 2s --rate 20 --seed 2 --quiet",
+            f"--truth={tmp_path / 't.jsonl'}",
         )
         finished = time.time_ns()
     assert status == 0
@@ -507,12 +445,7 @@ def test_a_backfill_can_carry_on_live(tmp_path: Path) -> None:
 
 def test_quiet_mode_prints_no_progress(backfill, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     endpoint, _, _ = backfill
-    assert (
-        touchpoint_demo(
-            "--url", endpoint.url, "--backfill", "1m", "--quiet", "--truth", str(tmp_path / "t.jsonl")
-        )
-        == 0
-    )
+    assert touchpoint_demo(f"--url {endpoint.url} --backfill 1m --quiet --truth {tmp_path / 't.jsonl'}") == 0
     captured = capsys.readouterr()
     assert captured.err == ""
     assert "sent" in captured.out and "rerun with --seed" in captured.out
@@ -546,15 +479,7 @@ def test_a_server_that_starts_refusing_spans_stops_the_demo_with_exit_status_1(
     with otlp_endpoint() as endpoint:
         endpoint.answers = [200] + [400] * 1000  # the first answer is to the demo's reachability check
         status = touchpoint_demo(
-            "--url",
-            endpoint.url,
-            "--backfill",
-            "30m",
-            "--rate",
-            "2",
-            "--quiet",
-            "--truth",
-            str(tmp_path / "t.jsonl"),
+            f"--url {endpoint.url} --backfill 30m --rate 2 --quiet --truth {tmp_path / 't.jsonl'}"
         )
     assert status == 1
     assert "span batches in a row were refused" in capsys.readouterr().err
@@ -565,15 +490,8 @@ def test_a_fault_that_does_not_fit_is_refused_before_anything_is_sent(
 ) -> None:
     with otlp_endpoint() as endpoint:
         status = touchpoint_demo(
-            "--url",
-            endpoint.url,
-            "--backfill",
-            "10m",
-            "--quiet",
-            "--fault",
-            "queue:online-order/payment",
-            "--truth",
-            str(tmp_path / "t.jsonl"),
+            f"--url {endpoint.url} --backfill 10m --quiet --fault queue:online-order/payment",
+            f"--truth={tmp_path / 't.jsonl'}",
         )
     assert status == 2
     assert endpoint.requests == 0
