@@ -1,0 +1,66 @@
+"""Reading the per-minute rollup: per-step figures and unmapped names of a long window.
+
+The same selectors as on raw spans (:mod:`blueprints.selectors`), evaluated on the rollup's columns; counts
+are exact, percentiles come from merged t-digests (within a few percent of the raw figures).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from blueprints.rollups import ROLLUP_COLUMNS, ROLLUP_QUANTILES, ROLLUP_TABLE
+from blueprints.selectors import step_index_expression
+from blueprints.state_sql import SET_SERIES, SET_STEP, SqlQuery
+
+_LEVELS = ", ".join(map(str, ROLLUP_QUANTILES))
+
+
+def rollup_step_query(blueprint: Any, start: datetime, end: datetime, origin: datetime, bucket_s: int) -> SqlQuery:
+    """Per step and per step and bucket over the minutes [start, end): the same columns as the step figures
+    of :func:`blueprints.state_sql.journey_query` (set, step, bucket, spans, errors, duration_sum_ns,
+    duration_q_ns). `bucket_s` must be a whole number of minutes."""
+    if bucket_s % 60:
+        raise ValueError(f"a rollup series bucket must be whole minutes, got {bucket_s} s")
+    step = step_index_expression(blueprint, ROLLUP_COLUMNS, prefix="s")
+    sql = f"""
+SELECT
+    if(grouping(step, bucket) = 1, '{SET_STEP}', '{SET_SERIES}') AS set,
+    step, bucket,
+    sum(Spans) AS spans,
+    sum(Errors) AS errors,
+    sum(DurationSum) AS duration_sum_ns,
+    quantilesTDigestMerge({_LEVELS})(Duration) AS duration_q_ns
+FROM (
+    SELECT
+        {step.sql} AS step,
+        intDiv(toInt64(toUnixTimestamp(Minute)) - {{q_origin:Int64}}, {{q_bucket:Int64}}) AS bucket,
+        Spans, Errors, DurationSum, Duration
+    FROM {ROLLUP_TABLE}
+    WHERE Minute >= {{q_from:DateTime}} AND Minute < {{q_to:DateTime}}
+)
+WHERE step != 0
+GROUP BY GROUPING SETS ((step), (step, bucket))
+"""
+    params = {
+        **step.params,
+        "q_from": start,
+        "q_to": end,
+        "q_origin": int(origin.timestamp()),
+        "q_bucket": bucket_s,
+    }
+    return SqlQuery(sql, params)
+
+
+def rollup_unmapped_query(blueprint: Any, start: datetime, end: datetime, limit: int) -> SqlQuery:
+    """The `limit` busiest (service, span name) pairs no step binds, over the minutes [start, end)."""
+    step = step_index_expression(blueprint, ROLLUP_COLUMNS, prefix="s")
+    sql = f"""
+SELECT ServiceName AS service, SpanName AS span_name, sum(Spans) AS spans
+FROM {ROLLUP_TABLE}
+WHERE Minute >= {{q_from:DateTime}} AND Minute < {{q_to:DateTime}} AND {step.sql} = 0
+GROUP BY service, span_name
+ORDER BY spans DESC, service, span_name
+LIMIT {{q_limit:UInt32}}
+"""
+    return SqlQuery(sql, {**step.params, "q_from": start, "q_to": end, "q_limit": int(limit)})

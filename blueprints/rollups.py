@@ -1,0 +1,161 @@
+"""Per-minute rollups of `otel_traces` for long windows: DDL, the migration that creates them, and the
+list of span attributes they keep.
+
+`touchpoint_span_rollup` holds, per minute, service, span name and *selected* span attributes, the count,
+the error count, the summed duration and a t-digest of durations (nanoseconds). A materialized view fills it
+as spans are inserted, so any blueprint's step selectors can be evaluated on it: service and span name are
+kept as they are, and of the attributes only those named in `touchpoint_rollup_keys` (the conventions plus
+every key a blueprint selects on; keeping all attributes would keep every id and defeat the rollup).
+
+Adding a key rewrites the view (`ALTER TABLE … MODIFY QUERY`) and records since when the key is kept; a
+window that starts earlier than that is answered from raw spans. Journey-level figures (waits, transitions,
+conformance) need each journey's spans in order, which a per-minute rollup cannot keep: the live state
+computes them from raw spans over a bounded horizon (see :mod:`blueprints.state`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from clickhouse_connect.driver.client import Client
+
+from blueprints.selectors import SpanColumns
+from collectors.schema import TRACES_TABLE, Migration, SchemaOptions, register_migration
+
+ROLLUP_TABLE = "touchpoint_span_rollup"
+ROLLUP_VIEW = "touchpoint_span_rollup_mv"
+KEYS_TABLE = "touchpoint_rollup_keys"
+ROLLUP_COLUMNS = SpanColumns(service="ServiceName", span="SpanName", attributes="Attributes", trace_id="ServiceName")
+ROLLUP_QUANTILES = (0.5, 0.9, 0.95, 0.99)
+MIGRATION_VERSION = 100
+# Kept from the start: the attribute conventions of docs/blueprint-format.md that name steps and lanes.
+DEFAULT_KEYS = ("actor.type", "blueprint.lane", "blueprint.step", "touchpoint.channel", "touchpoint.id")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+_KEY = re.compile(r"^[A-Za-z0-9_.:/\-]{1,128}$")
+_LEVELS = ", ".join(map(str, ROLLUP_QUANTILES))
+
+
+class RollupKeyRefused(ValueError):
+    """An attribute key the rollup will not keep (it must be written into the view's definition)."""
+
+
+@dataclass(frozen=True)
+class RollupCoverage:
+    """Which attribute keys the rollup keeps, and from which instant each is complete."""
+
+    since: dict[str, datetime]
+
+    def covers(self, keys: Iterable[str], start: datetime) -> bool:
+        """True when every key is kept for the whole of a window starting at `start`."""
+        return all(key in self.since and self.since[key] <= start for key in keys)
+
+
+def rollup_table_ddl() -> str:
+    """CREATE TABLE for the per-minute rollup."""
+    return f"""
+CREATE TABLE IF NOT EXISTS {ROLLUP_TABLE} (
+    Minute DateTime CODEC(Delta, ZSTD(1)),
+    ServiceName LowCardinality(String),
+    SpanName LowCardinality(String),
+    Attributes Map(LowCardinality(String), String),
+    Spans SimpleAggregateFunction(sum, UInt64),
+    Errors SimpleAggregateFunction(sum, UInt64),
+    DurationSum SimpleAggregateFunction(sum, UInt64),
+    Duration AggregateFunction(quantilesTDigest({_LEVELS}), UInt64)
+) ENGINE = AggregatingMergeTree
+PARTITION BY toDate(Minute)
+ORDER BY (Minute, ServiceName, SpanName, Attributes)
+"""
+
+
+def keys_table_ddl() -> str:
+    """CREATE TABLE for the list of kept attribute keys."""
+    return f"""
+CREATE TABLE IF NOT EXISTS {KEYS_TABLE} (
+    Key String,
+    Since DateTime64(3, 'UTC')
+) ENGINE = ReplacingMergeTree ORDER BY Key
+"""
+
+
+def rollup_select(keys: Sequence[str]) -> str:
+    """The SELECT that turns inserted spans into rollup rows, keeping the attributes named in `keys`."""
+    literal = ", ".join(_quote_key(k) for k in sorted(set(keys)))
+    return f"""
+SELECT
+    toStartOfMinute(Timestamp) AS Minute,
+    ServiceName,
+    SpanName,
+    mapFilter((k, v) -> has([{literal}], k), SpanAttributes) AS Attributes,
+    count() AS Spans,
+    countIf(StatusCode = 'Error') AS Errors,
+    sum(Duration) AS DurationSum,
+    quantilesTDigestState({_LEVELS})(Duration) AS Duration
+FROM {TRACES_TABLE}
+GROUP BY Minute, ServiceName, SpanName, Attributes
+"""
+
+
+def migration_statements(_options: SchemaOptions) -> list[str]:
+    """Create the rollup, fill it once from the spans already stored, then start the view.
+
+    The backfill runs before the view exists and only into an empty rollup, so re-running the migration after
+    a failure neither loses nor doubles rows (the migration runs before the server accepts spans).
+    """
+    keys = ", ".join(_quote_key(k) for k in DEFAULT_KEYS)
+    return [
+        rollup_table_ddl(),
+        keys_table_ddl(),
+        f"INSERT INTO {KEYS_TABLE} (Key, Since) SELECT arrayJoin([{keys}]), toDateTime64(0, 3, 'UTC') "
+        f"WHERE (SELECT count() FROM {KEYS_TABLE}) = 0",
+        f"INSERT INTO {ROLLUP_TABLE} {rollup_select(DEFAULT_KEYS)} "
+        f"HAVING (SELECT count() FROM {ROLLUP_TABLE}) = 0",
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {ROLLUP_VIEW} TO {ROLLUP_TABLE} AS {rollup_select(DEFAULT_KEYS)}",
+    ]
+
+
+def read_coverage(client: Client) -> RollupCoverage:
+    """The kept keys and since when each is complete (rounded up to the next whole minute)."""
+    rows = client.query(f"SELECT Key, max(Since) FROM {KEYS_TABLE} GROUP BY Key").result_rows
+    return RollupCoverage({str(key): _ceil_minute(_aware(since)) for key, since in rows})
+
+
+def ensure_rollup_keys(client: Client, keys: Iterable[str], now: datetime) -> set[str]:
+    """Make the rollup keep `keys` from now on; returns the keys that were added (empty if none).
+
+    Raises RollupKeyRefused for a key that is not plain text (letters, digits, `._:/-`, at most 128).
+    """
+    wanted = set(keys)
+    for key in wanted:
+        _quote_key(key)
+    current = set(read_coverage(client).since)
+    missing = wanted - current
+    if not missing:
+        return set()
+    client.command(f"ALTER TABLE {ROLLUP_VIEW} MODIFY QUERY {rollup_select(sorted(current | missing))}")
+    client.insert(KEYS_TABLE, [[key, now] for key in sorted(missing)], column_names=["Key", "Since"])
+    return missing
+
+
+def _quote_key(key: str) -> str:
+    if not _KEY.match(key):
+        raise RollupKeyRefused(
+            f"attribute key {key!r} cannot be kept in the rollup: use letters, digits and ._:/- (at most 128)"
+        )
+    return f"'{key}'"
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _ceil_minute(value: datetime) -> datetime:
+    floor = value.replace(second=0, microsecond=0)
+    return floor if floor == value else floor + timedelta(minutes=1)
+
+
+register_migration(Migration(MIGRATION_VERSION, "per-minute span rollup for long windows", migration_statements))

@@ -1,0 +1,186 @@
+"""The live state of a blueprint over a window: plan which tables answer, run two or three queries, and
+assemble a :class:`~blueprints.state_model.BlueprintState`.
+
+`compute_state` is the only function here that talks to ClickHouse; `plan_state` and `assemble_state` are
+pure. Windows up to `StateOptions.rollup_after_s` are answered from raw spans in one journey pass plus one
+query for unmapped names. Longer windows take per-step counts, errors, percentiles and series from the
+per-minute rollup, and walk journeys (waits, transitions, completion, conformance, in-flight spans) over the
+last `journey_horizon_s` of the window only; the state then says so in `journey_window`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from blueprints.figures import Observed, merge_walked, parse_journey_rows, parse_rollup_rows
+from blueprints.health import HealthPolicy
+from blueprints.journey_graph import JourneyGraph, journey_graph
+from blueprints.rollups import RollupCoverage, read_coverage
+from blueprints.rollup_sql import rollup_step_query, rollup_unmapped_query
+from blueprints.selectors import selector_attribute_keys
+from blueprints.state_assembly import assemble_state
+from blueprints.state_model import BlueprintState, Window
+from blueprints.state_sql import Scan, SqlQuery, journey_query, unmapped_query
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("auto", "raw", "rollup")
+_NICE_BUCKETS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+
+
+class StateUnavailable(RuntimeError):
+    """ClickHouse could not answer a state query; the message names the blueprint, window and cause."""
+
+
+@dataclass(frozen=True)
+class StateOptions:
+    """How a state is computed: which tables, how far journeys are walked, how fine the series is."""
+
+    source: str = "auto"  # auto | raw | rollup
+    rollup_after_s: float = 6 * 3600.0  # windows at least this long use the rollup (when it covers them)
+    journey_horizon_s: float = 3600.0  # with the rollup, journeys are walked over the window's last hour
+    series_points: int = 30
+    unmapped_limit: int = 10
+    bottleneck_limit: int = 8
+    policy: HealthPolicy = field(default_factory=HealthPolicy)
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"StateOptions.source {self.source!r} is not one of {', '.join(SOURCES)}")
+        if self.journey_horizon_s <= 0 or self.series_points < 1:
+            raise ValueError("StateOptions.journey_horizon_s and series_points must be positive")
+
+
+@dataclass(frozen=True)
+class StatePlan:
+    """Which tables answer and over which periods."""
+
+    source: str  # raw | rollup
+    window: Window
+    walk: Scan  # the journey pass: the whole window (raw) or its last journey_horizon_s (rollup)
+
+
+def plan_state(
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    options: StateOptions,
+    coverage: RollupCoverage | None,
+    selector_keys: set[str],
+) -> StatePlan:
+    """Pick raw or rollup and cut the series; rollup windows are widened to whole minutes."""
+    check_window(start, end)
+    length_s = (end - start).total_seconds()
+    wants_rollup = options.source == "rollup" or (options.source == "auto" and length_s >= options.rollup_after_s)
+    use_rollup = wants_rollup and coverage is not None and (
+        options.source == "rollup" or coverage.covers(selector_keys, _floor_minute(start))
+    )
+    if use_rollup:
+        start, end = _floor_minute(start), _ceil_minute(end)
+        length_s = (end - start).total_seconds()
+    bucket_s = bucket_seconds(length_s, options.series_points, whole_minutes=use_rollup)
+    reference = min(end, now)
+    walk_start = max(start, end - timedelta(seconds=options.journey_horizon_s)) if use_rollup else start
+    return StatePlan(
+        source="rollup" if use_rollup else "raw",
+        window=Window(start=start, end=end, bucket_s=bucket_s),
+        walk=Scan(start=walk_start, end=end, origin=start, bucket_s=bucket_s, reference=reference),
+    )
+
+
+def compute_state(
+    client: Any, blueprint: Any, start: datetime, end: datetime, now: datetime, options: StateOptions | None = None
+) -> BlueprintState:
+    """The live state of `blueprint` over [start, end), judged at `now` (all timezone-aware).
+
+    Raises ValueError for a bad window and StateUnavailable when ClickHouse refuses a query.
+    """
+    options = options or StateOptions()
+    graph = journey_graph(blueprint)
+    coverage = None
+    if options.source == "rollup" or (
+        options.source == "auto" and (end - start).total_seconds() >= options.rollup_after_s
+    ):
+        coverage = _coverage(client)
+    plan = plan_state(start, end, now, options, coverage, selector_attribute_keys([blueprint]))
+    began = time.perf_counter()
+    observed = _observe(client, blueprint, graph, plan, options)
+    query_ms = (time.perf_counter() - began) * 1000.0
+    log.debug(
+        "blueprint state computed",
+        extra={"blueprint": graph.blueprint_id, "source": plan.source, "query_ms": round(query_ms, 1)},
+    )
+    return assemble_state(
+        graph, plan.source, plan.window, plan.walk, observed, now, query_ms, options.policy, options.bottleneck_limit
+    )
+
+
+def check_window(start: datetime, end: datetime) -> None:
+    """Raise ValueError unless [start, end) is a non-empty window of timezone-aware instants."""
+    for name, value in (("start", start), ("end", end)):
+        if value.tzinfo is None:
+            raise ValueError(f"window {name} {value.isoformat()} has no timezone: give an offset such as Z or +02:00")
+    if end <= start:
+        raise ValueError(f"window end {end.isoformat()} must be after its start {start.isoformat()}")
+
+
+def bucket_seconds(length_s: float, points: int, whole_minutes: bool = False) -> int:
+    """The smallest round bucket width that cuts `length_s` into at most `points` buckets."""
+    wanted = length_s / points
+    for width in _NICE_BUCKETS_S:
+        if width >= wanted and (not whole_minutes or width % 60 == 0):
+            return width
+    return int(math.ceil(wanted / 86400) * 86400)
+
+
+def _observe(client: Any, blueprint: Any, graph: JourneyGraph, plan: StatePlan, options: StateOptions) -> Observed:
+    ids = graph.step_ids
+    window = plan.window
+    walked = parse_journey_rows(_rows(client, journey_query(blueprint, graph, plan.walk), graph), ids)
+    if plan.source == "raw":
+        unmapped = _rows(client, unmapped_query(blueprint, window.start, window.end, options.unmapped_limit), graph)
+        observed = walked
+    else:
+        rollup = rollup_step_query(blueprint, window.start, window.end, window.start, window.bucket_s)
+        observed = merge_walked(parse_rollup_rows(_rows(client, rollup, graph), ids), walked)
+        unmapped = _rows(
+            client, rollup_unmapped_query(blueprint, window.start, window.end, options.unmapped_limit), graph
+        )
+    return Observed(
+        steps=observed.steps,
+        series=observed.series,
+        edges=observed.edges,
+        journeys=observed.journeys,
+        unmapped=[(r["service"], r["span_name"], int(r["spans"])) for r in unmapped],
+    )
+
+
+def _rows(client: Any, query: SqlQuery, graph: JourneyGraph) -> list[dict[str, Any]]:
+    try:
+        result = client.query(query.sql, parameters=query.params)
+    except Exception as exc:  # clickhouse-connect raises several types; all mean the same to the caller
+        raise StateUnavailable(f"live state of blueprint {graph.blueprint_id!r}: ClickHouse refused a query: {exc}") from exc
+    names = result.column_names
+    return [dict(zip(names, row, strict=True)) for row in result.result_rows]
+
+
+def _coverage(client: Any) -> RollupCoverage | None:
+    try:
+        return read_coverage(client)
+    except Exception as exc:  # noqa: BLE001 - no rollup (not migrated yet) means raw spans answer
+        log.warning("span rollup unavailable, answering from raw spans", extra={"error": str(exc)})
+        return None
+
+
+def _floor_minute(value: datetime) -> datetime:
+    return value.replace(second=0, microsecond=0)
+
+
+def _ceil_minute(value: datetime) -> datetime:
+    floor = _floor_minute(value)
+    return floor if floor == value else floor + timedelta(minutes=1)
