@@ -30,12 +30,12 @@ SELECT
     sum(Spans) AS spans,
     sum(Errors) AS errors,
     sum(DurationSum) AS duration_sum_ns,
-    quantilesTDigestMerge({_LEVELS})(Duration) AS duration_q_ns
+    quantilesTDigestMerge({_LEVELS})(DurationDigest) AS duration_q_ns
 FROM (
     SELECT
         {step.sql} AS step,
         intDiv(toInt64(toUnixTimestamp(Minute)) - {{q_origin:Int64}}, {{q_bucket:Int64}}) AS bucket,
-        Spans, Errors, DurationSum, Duration
+        Spans, Errors, DurationSum, DurationDigest
     FROM {ROLLUP_TABLE}
     WHERE Minute >= {{q_from:DateTime}} AND Minute < {{q_to:DateTime}}
 )

@@ -65,7 +65,7 @@ CREATE TABLE IF NOT EXISTS {ROLLUP_TABLE} (
     Spans SimpleAggregateFunction(sum, UInt64),
     Errors SimpleAggregateFunction(sum, UInt64),
     DurationSum SimpleAggregateFunction(sum, UInt64),
-    Duration AggregateFunction(quantilesTDigest({_LEVELS}), UInt64)
+    DurationDigest AggregateFunction(quantilesTDigest({_LEVELS}), UInt64)
 ) ENGINE = AggregatingMergeTree
 PARTITION BY toDate(Minute)
 ORDER BY (Minute, ServiceName, SpanName, Attributes)
@@ -94,18 +94,21 @@ SELECT
     count() AS Spans,
     countIf(StatusCode = 'Error') AS Errors,
     sum(Duration) AS DurationSum,
-    quantilesTDigestState({_LEVELS})(Duration) AS Duration
+    quantilesTDigestState({_LEVELS})(Duration) AS DurationDigest
 FROM {TRACES_TABLE}
 GROUP BY Minute, ServiceName, SpanName, Attributes
 """
 
 
-def migration_statements(_options: SchemaOptions) -> list[str]:
+def migration_statements(options: SchemaOptions) -> list[str]:
     """Create the rollup, fill it once from the spans already stored, then start the view.
 
     The backfill runs before the view exists and only into an empty rollup, so re-running the migration after
     a failure neither loses nor doubles rows (the migration runs before the server accepts spans).
+    On a cluster (sharded `otel_traces`) no rollup is created: states are answered from raw spans.
     """
+    if options.cluster_name:
+        return []
     keys = ", ".join(_quote_key(k) for k in DEFAULT_KEYS)
     return [
         rollup_table_ddl(),
