@@ -1,0 +1,204 @@
+"""Per-step span counts over several windows at once: the one query behind failure, latency, burn-rate and
+dark rules of a blueprint.
+
+A window is an `Interval` [now - older, now - newer) over span *end* times: a span counts once it has ended,
+so evaluating at a past instant sees exactly what was known then. Every window, slow-span threshold and
+percentile the rules need is one conditional aggregate of a single scan, grouped by step.
+Durations in `otel_traces` are nanoseconds; everything here is returned in seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from blueprints.selectors import step_index_expression
+from collectors.schema import TRACES_TABLE
+
+NS = 1_000_000_000
+
+
+@dataclass(frozen=True, order=True)
+class Interval:
+    """The span ends in [now - older_s, now - newer_s), seconds back from the evaluation instant."""
+
+    older_s: float
+    newer_s: float = 0.0
+
+    @classmethod
+    def last(cls, window: timedelta, ago: timedelta = timedelta(0)) -> Interval:
+        """The `window` ending `ago` before now."""
+        return cls((window + ago).total_seconds(), ago.total_seconds())
+
+    @property
+    def length_s(self) -> float:
+        return self.older_s - self.newer_s
+
+
+@dataclass(frozen=True)
+class SpanNeeds:
+    """What a blueprint's span rules read: windows, slow-span thresholds per step, percentiles per window."""
+
+    intervals: frozenset[Interval] = frozenset()
+    slow_s: Mapping[str, frozenset[float]] = field(default_factory=dict)  # step -> thresholds (seconds)
+    quantiles: frozenset[tuple[Interval, float]] = frozenset()  # (window, percentile 0..100)
+
+    def __or__(self, other: SpanNeeds) -> SpanNeeds:
+        slow = {
+            k: self.slow_s.get(k, frozenset()) | other.slow_s.get(k, frozenset())
+            for k in set(self.slow_s) | set(other.slow_s)
+        }
+        return SpanNeeds(self.intervals | other.intervals, slow, self.quantiles | other.quantiles)
+
+    @property
+    def oldest_s(self) -> float:
+        return max((i.older_s for i in self.intervals | {q[0] for q in self.quantiles}), default=0.0)
+
+
+@dataclass(frozen=True)
+class StepWindow:
+    """One step over one window: spans ended in it, how many failed, how many were slower than each limit."""
+
+    count: int = 0
+    errors: int = 0
+    slow: Mapping[float, int] = field(default_factory=dict)
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.count if self.count else None
+
+
+EMPTY = StepWindow()
+
+
+@dataclass(frozen=True)
+class SpanStats:
+    """The answer to one span query."""
+
+    now: datetime
+    windows: Mapping[tuple[str, Interval], StepWindow]
+    quantiles_s: Mapping[tuple[str, Interval, float], float]
+    last_end: Mapping[str, datetime]
+
+    def window(self, step: str, interval: Interval) -> StepWindow:
+        return self.windows.get((step, interval), EMPTY)
+
+    def total(self, steps: Iterable[str], interval: Interval) -> StepWindow:
+        """Several steps' windows added up (a touchpoint's steps)."""
+        parts = [self.window(s, interval) for s in steps]
+        slow: dict[float, int] = {}
+        for part in parts:
+            for threshold, n in part.slow.items():
+                slow[threshold] = slow.get(threshold, 0) + n
+        return StepWindow(sum(p.count for p in parts), sum(p.errors for p in parts), slow)
+
+    def quantile_s(self, step: str, interval: Interval, percentile: float) -> float | None:
+        return self.quantiles_s.get((step, interval, percentile))
+
+
+def span_stats_query(
+    blueprint: Any, needs: SpanNeeds, now: datetime, slack: timedelta
+) -> tuple[str, dict[str, Any]]:
+    """The SQL and parameters answering `needs` for `blueprint` at `now`.
+
+    `slack` is how long before its window a span may have started and still count (the longest span expected).
+    """
+    steps = [step.id for step in blueprint.steps]
+    index = step_index_expression(blueprint)
+    now_ns = _ns(now)
+    intervals = sorted(needs.intervals)
+    thresholds = [sorted(needs.slow_s.get(step, ())) for step in steps]
+    params: dict[str, Any] = {
+        **index.params,
+        "now_ns": now_ns,
+        "scan_from": now - timedelta(seconds=needs.oldest_s) - slack,
+        "scan_to": now,
+        "slow_ns": [[round(t * NS) for t in ts] for ts in thresholds] or [[]],
+    }
+    columns = ["step_idx", "max(end_ns) AS last_end_ns"]
+    for n, interval in enumerate(intervals):
+        params[f"from{n}"], params[f"to{n}"] = (
+            now_ns - round(interval.older_s * NS),
+            now_ns - round(interval.newer_s * NS),
+        )
+        inside = f"(end_ns >= {{from{n}:Int64}} AND end_ns < {{to{n}:Int64}})"
+        columns += [
+            f"countIf({inside}) AS n{n}",
+            f"countIf({inside} AND failed) AS e{n}",
+            f"sumForEach(arrayMap(t -> toUInt64({inside} AND dur > t), "
+            f"arrayElement({{slow_ns:Array(Array(Int64))}}, step_idx))) AS s{n}",
+        ]
+    quantiles = sorted(needs.quantiles)
+    for n, (interval, percentile) in enumerate(quantiles):
+        lo, hi = now_ns - round(interval.older_s * NS), now_ns - round(interval.newer_s * NS)
+        params[f"qfrom{n}"], params[f"qto{n}"] = lo, hi
+        columns.append(
+            f"quantileExactIf({percentile / 100:.4f})(dur, end_ns >= {{qfrom{n}:Int64}} "
+            f"AND end_ns < {{qto{n}:Int64}}) AS q{n}"
+        )
+        columns.append(f"countIf(end_ns >= {{qfrom{n}:Int64}} AND end_ns < {{qto{n}:Int64}}) AS qn{n}")
+    services = _services(blueprint)
+    service_filter = ""
+    if services is not None:
+        params["services"] = services
+        service_filter = "AND ServiceName IN {services:Array(String)}"
+    sql = f"""
+SELECT {", ".join(columns)}
+FROM (
+    SELECT {index.sql} AS step_idx,
+           toUnixTimestamp64Nano(Timestamp) + toInt64(Duration) AS end_ns,
+           toInt64(Duration) AS dur,
+           StatusCode = 'Error' AS failed
+    FROM {TRACES_TABLE}
+    WHERE Timestamp >= {{scan_from:DateTime64(9)}} AND Timestamp <= {{scan_to:DateTime64(9)}} {service_filter}
+)
+WHERE step_idx > 0 AND end_ns < {{now_ns:Int64}}
+GROUP BY step_idx
+"""
+    return sql, params
+
+
+def span_stats_from_rows(
+    rows: Sequence[Sequence[Any]], blueprint: Any, needs: SpanNeeds, now: datetime
+) -> SpanStats:
+    """Read the query's rows back into `SpanStats`."""
+    steps = [step.id for step in blueprint.steps]
+    intervals = sorted(needs.intervals)
+    quantiles = sorted(needs.quantiles)
+    windows: dict[tuple[str, Interval], StepWindow] = {}
+    quantile_s: dict[tuple[str, Interval, float], float] = {}
+    last_end: dict[str, datetime] = {}
+    for row in rows:
+        step = steps[int(row[0]) - 1]
+        if row[1]:
+            last_end[step] = now - timedelta(microseconds=(_ns(now) - int(row[1])) / 1000)
+        thresholds = sorted(needs.slow_s.get(step, ()))
+        for n, interval in enumerate(intervals):
+            count, errors, slow = row[2 + 3 * n : 5 + 3 * n]
+            windows[(step, interval)] = StepWindow(
+                int(count), int(errors), {t: int(c) for t, c in zip(thresholds, slow, strict=False)}
+            )
+        base = 2 + 3 * len(intervals)
+        for n, (interval, percentile) in enumerate(quantiles):
+            value, count = row[base + 2 * n], row[base + 2 * n + 1]
+            if count:
+                quantile_s[(step, interval, percentile)] = float(value) / NS
+    return SpanStats(now, windows, quantile_s, last_end)
+
+
+def _services(blueprint: Any) -> list[str] | None:
+    """Every step's service, when every step names one: a cheap filter on the table's first sort key."""
+    services = set()
+    for step in blueprint.steps:
+        service = getattr(step.select, "service", None) if step.select is not None else None
+        if service is None:
+            return None
+        services.add(str(service))
+    return sorted(services)
+
+
+def _ns(moment: datetime) -> int:
+    delta = moment - datetime(1970, 1, 1, tzinfo=moment.tzinfo)
+    return (delta.days * 86_400 + delta.seconds) * NS + delta.microseconds * 1000
