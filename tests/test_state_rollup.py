@@ -1,0 +1,124 @@
+"""Long windows from the per-minute rollup: the same counts as raw spans, percentiles within tolerance, and
+raw spans whenever the rollup does not keep an attribute a selector needs."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+import pytest
+from state_scenario import Span, blueprint, insert, origin, step_span
+
+from blueprints.rollups import ROLLUP_TABLE, ensure_rollup_keys, migration_statements, read_coverage
+from blueprints.state import StateOptions, compute_state
+from collectors.schema import SchemaOptions
+
+FLOW = """
+id: flow
+name: Flow
+correlation: {key: trace_id, timeout: 10m}
+stages: [{id: all, name: All}]
+steps:
+  - {id: browse, name: Browse, lane: customer, stage: all, actor: person, select: {service: web, span: "GET /p/*"}}
+  - {id: pay, name: Pay, lane: frontstage, stage: all, actor: system, select: {step: pay},
+     objectives: {availability: 0.99, latency: {percentile: 95, threshold_ms: 800}}}
+  - {id: ship, name: Ship, lane: backstage, stage: all, actor: process, select: {service: wms, span: ship}}
+flows:
+  - {from: browse, to: pay}
+  - {from: pay, to: ship}
+"""
+HOURS = 2
+
+
+@pytest.fixture(scope="module")
+def journeys(ch) -> None:  # noqa: ANN001
+    rng = random.Random(7)
+    spans = []
+    for n in range(400):
+        t = rng.uniform(0, HOURS * 3600 - 120)
+        j = f"j{n}"
+        spans += [
+            Span("web", f"GET /p/{n % 7}", t, rng.lognormvariate(-1.5, 0.6), j),
+            step_span("pay", t + rng.uniform(5, 30), rng.lognormvariate(-0.7, 0.5), j, error=rng.random() < 0.03),
+            Span("wms", "ship", t + rng.uniform(40, 90), rng.uniform(1, 4), j),
+        ]
+    spans += [Span("web", "GET /health", i * 60.0, 0.001, f"h{i}") for i in range(HOURS * 60)]
+    insert(ch, origin(1), spans)
+
+
+def both(ch, **options):  # noqa: ANN001, ANN003, ANN201 - test helper
+    start = origin(1)
+    end = start + timedelta(hours=HOURS)
+    bp = blueprint(FLOW)
+    raw = compute_state(ch, bp, start, end, end, StateOptions(source="raw", **options))
+    rolled = compute_state(ch, bp, start, end, end, StateOptions(source="rollup", **options))
+    return raw, rolled
+
+
+def test_rollup_counts_equal_raw_counts(ch, journeys) -> None:  # noqa: ANN001
+    raw, rolled = both(ch, journey_horizon_s=HOURS * 3600)
+    assert (raw.source, rolled.source) == ("raw", "rollup")
+    assert [(s.step_id, s.count, s.errors) for s in rolled.steps] == [(s.step_id, s.count, s.errors) for s in raw.steps]
+    assert [s.count for s in raw.steps] == [400, 400, 400]
+    for r, o in zip(raw.steps, rolled.steps, strict=True):
+        assert [(p.t, p.count, p.errors) for p in o.series] == [(p.t, p.count, p.errors) for p in r.series]
+    assert rolled.conformance.unmapped == raw.conformance.unmapped
+
+
+def test_rollup_percentiles_agree_with_raw_within_tolerance(ch, journeys) -> None:  # noqa: ANN001
+    raw, rolled = both(ch, journey_horizon_s=HOURS * 3600)
+    for r, o in zip(raw.steps, rolled.steps, strict=True):
+        assert o.p50_s == pytest.approx(r.p50_s, rel=0.05)
+        assert o.p95_s == pytest.approx(r.p95_s, rel=0.05)
+        assert o.p99_s == pytest.approx(r.p99_s, rel=0.08)
+
+
+def test_rollup_walks_journeys_over_the_horizon_only(ch, journeys) -> None:  # noqa: ANN001
+    raw, whole = both(ch, journey_horizon_s=HOURS * 3600)
+    assert whole.edges == raw.edges and whole.journey_window is None
+    scoring = {"score", "health"}  # latency burn is unknown on the rollup, so scores may differ
+    assert whole.journey.model_dump(exclude=scoring) == raw.journey.model_dump(exclude=scoring)
+    _, recent = both(ch, journey_horizon_s=1800)
+    assert recent.journey_window is not None
+    assert recent.journey_window.start == recent.window.end - timedelta(minutes=30)
+    assert sum(e.count for e in recent.edges) < sum(e.count for e in raw.edges)
+    assert [s.count for s in recent.steps] == [400, 400, 400]  # counts still cover the whole window
+
+
+def test_auto_picks_the_rollup_for_long_windows_only(ch, journeys) -> None:  # noqa: ANN001
+    start = origin(1)
+    bp = blueprint(FLOW)
+    long = compute_state(ch, bp, start, start + timedelta(hours=HOURS), start + timedelta(hours=HOURS),
+                         StateOptions(rollup_after_s=3600))  # fmt: skip
+    short = compute_state(ch, bp, start, start + timedelta(minutes=30), start + timedelta(minutes=30),
+                          StateOptions(rollup_after_s=3600))  # fmt: skip
+    assert (long.source, short.source) == ("rollup", "raw")
+
+
+ROLE = FLOW.replace("select: {service: wms, span: ship}", "select: {service: wms, span: ship, attributes: {site: north}}")
+
+
+def test_selector_on_an_attribute_the_rollup_does_not_keep_is_answered_from_raw(ch) -> None:  # noqa: ANN001
+    start = origin(2)
+    insert(ch, start, [Span("wms", "ship", 60, 1, "a", {"site": "north"}), Span("wms", "ship", 61, 1, "b", {"site": "south"})])
+    end = start + timedelta(hours=2)
+    options = StateOptions(rollup_after_s=3600)
+    state = compute_state(ch, blueprint(ROLE), start, end, end, options)
+    assert state.source == "raw"
+    assert next(s.count for s in state.steps if s.step_id == "ship") == 1
+
+    added = ensure_rollup_keys(ch, {"site"}, now=start + timedelta(hours=1))
+    assert added == {"site"} and ensure_rollup_keys(ch, {"site"}, now=end) == set()
+    assert read_coverage(ch).since["site"] == start + timedelta(hours=1)
+    later = start + timedelta(hours=2)
+    insert(ch, later, [Span("wms", "ship", 60, 1, "c", {"site": "north"})])
+    rolled = compute_state(ch, blueprint(ROLE), later, later + timedelta(hours=2), later + timedelta(hours=2), options)
+    assert rolled.source == "rollup"
+    assert next(s.count for s in rolled.steps if s.step_id == "ship") == 1
+
+
+def test_rerunning_the_migration_does_not_fill_the_rollup_twice(ch, journeys) -> None:  # noqa: ANN001
+    before = ch.query(f"SELECT sum(Spans) FROM {ROLLUP_TABLE}").result_rows[0][0]
+    for statement in migration_statements(SchemaOptions()):
+        ch.command(statement)
+    assert ch.query(f"SELECT sum(Spans) FROM {ROLLUP_TABLE}").result_rows[0][0] == before
