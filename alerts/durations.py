@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 from typing import Annotated
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, PlainSerializer
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -49,5 +49,7 @@ def format_duration(span: timedelta) -> str:
     return sign + "".join(parts)
 
 
-# A pydantic field type reading any form `parse_duration` accepts.
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+# A pydantic field type reading any form `parse_duration` accepts, written back in JSON as `1h30m`.
+Duration = Annotated[
+    timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, when_used="json")
+]

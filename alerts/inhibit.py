@@ -17,8 +17,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from alerts.cycle import Cycle
-from alerts.impact import BEHIND_THE_LINE, BlueprintImpact, ImpactMap
+from alerts.impact import BlueprintImpact, ImpactMap
 from alerts.model import Alert, AlertEvent, Severity
+from blueprints.journey_graph import BEHIND_THE_LINE
 
 CAUSE_KINDS = frozenset({"failure", "burn_rate", "latency", "bottleneck"})
 

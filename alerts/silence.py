@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from alerts.cycle import Cycle
 from alerts.errors import InvalidSilence
@@ -66,8 +66,8 @@ def parse_matcher(text: str) -> Matcher:
         )
     try:
         return Matcher(name=found[1], op=found[2], value=found[3].strip("\"'"))  # type: ignore[arg-type]
-    except ValueError as exc:
-        raise InvalidSilence(str(exc)) from None
+    except ValidationError as exc:
+        raise InvalidSilence(_first_message(exc)) from None
 
 
 class Silence(BaseModel):
@@ -126,16 +126,15 @@ def new_silence(
             comment=comment,
             created_at=now,
         )
-    except ValueError as exc:
-        first = exc.errors()[0] if hasattr(exc, "errors") else None  # pydantic ValidationError
-        message = (
-            str(first["ctx"]["error"])
-            if first and "error" in first.get("ctx", {})
-            else (
-                "a silence needs at least one matcher" if first and first["type"] == "too_short" else str(exc)
-            )
-        )
-        raise InvalidSilence(message) from None
+    except ValidationError as exc:
+        raise InvalidSilence(_first_message(exc)) from None
+
+
+def _first_message(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    if first["type"] == "too_short":
+        return "a silence needs at least one matcher, such as step=checkout"
+    return str(first.get("ctx", {}).get("error", first["msg"]))
 
 
 def apply_silences(cycle: Cycle) -> Cycle:
