@@ -85,6 +85,7 @@ class Span:
     trace: str = "t1"
     attributes: Mapping[str, str] = field(default_factory=dict)
     error: bool = False
+    kind: str = "Internal"
 
 
 def step_span(step: str, start_s: float, duration_s: float, trace: str, **kwargs: Any) -> Span:
@@ -105,7 +106,7 @@ def insert(ch: Any, at: datetime, spans: Iterable[Span]) -> int:
                 _hex(f"{span.trace}/{n}/{span.start_s}", 16),
                 "",
                 span.name,
-                "Internal",
+                span.kind,
                 span.service,
                 dict(span.attributes),
                 int(round(span.duration_s * 1e9)),
