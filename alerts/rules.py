@@ -90,7 +90,7 @@ class _OneTarget(RuleBase):
     @model_validator(mode="after")
     def _one_target(self) -> _OneTarget:
         if (self.step is None) == (self.touchpoint is None):
-            raise ValueError("give exactly one of step, touchpoint")
+            raise ValueError("must name exactly one of step, touchpoint")
         return self
 
 

@@ -19,7 +19,8 @@ def check_rules(rules: RuleSet, graphs: Mapping[str, JourneyGraph]) -> list[Rule
 
         def problem(name: str, message: str, origin: Origin = origin, rule_id: str = rule.id) -> None:
             line, column = origin.at(name)
-            path = f"{origin.path}.{name}" if origin.path else f"rules[{rule_id}].{name}"
+            path = origin.path or f"rules[{rule_id}]"
+            path = f"{path}.{name}" if name else path
             problems.append(RuleProblem(origin.file, line, column, path, message))
 
         graph = graphs.get(rule.blueprint)
@@ -43,6 +44,6 @@ def check_rules(rules: RuleSet, graphs: Mapping[str, JourneyGraph]) -> list[Rule
         try:
             DETECTORS[rule.kind].needs(rule, graph)
         except (LookupError, ValueError) as exc:
-            problem("step", str(exc).split(": ", 1)[-1])
+            problem("", str(exc).split(": ", 1)[-1])
     problems.sort(key=lambda p: (p.file, p.line, p.column))
     return problems

@@ -94,7 +94,7 @@ def read_yaml(path: Path, name: str | None = None) -> YamlTree:
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = " ".join(p for p in (exc.context, exc.problem) if p) or str(exc)
+        problem = ": ".join(p for p in (exc.context, exc.problem) if p) or str(exc)
         raise RulesInvalid([RuleProblem(shown, line, col, "", f"is not valid YAML: {problem}")]) from None
     return YamlTree(shown, root)
 
@@ -179,6 +179,9 @@ def load_rules_file(path: Path, name: str | None = None) -> RuleSet:
                     key=error["type"] == "extra_forbidden",
                 )
             continue
+        if rule.id in origins:
+            problem(at + ("id",), f"{rule.id!r} is already defined at {origins[rule.id]}")
+            continue
         rules.append(rule)
         origins[rule.id] = _origin(tree, at, item)
     for index, raw in enumerate(_sequence(data.get("destinations", []), ("destinations",), problem)):
@@ -195,6 +198,9 @@ def load_rules_file(path: Path, name: str | None = None) -> RuleSet:
                     _message(error, item, DESTINATION_KINDS),
                     key=error["type"] == "extra_forbidden",
                 )
+            continue
+        if destination.id in origins:
+            problem(at + ("id",), f"{destination.id!r} is already defined at {origins[destination.id]}")
             continue
         destinations.append(destination)
         origins[destination.id] = _origin(tree, at, item)
@@ -289,7 +295,7 @@ def _message(error: Any, item: Mapping[str, Any], kinds: Mapping[str, type[BaseM
     if kind in ("list_type", "tuple_type"):
         return f"must be a list, got {_kind_of(value)}"
     if kind == "too_short":
-        return f"must have at least {ctx.get('min_length')} item(s)"
+        return "must not be empty" if ctx.get("min_length") == 1 else f"must have at least {ctx.get('min_length')} items"
     if kind == "value_error":
         return str(ctx.get("error", error["msg"]))
     return f"{error['msg']}{got}"

@@ -21,7 +21,7 @@ class SlackDestination(DestinationBase):
     @model_validator(mode="after")
     def _one_url(self) -> SlackDestination:
         if (self.url is None) == (self.url_env is None):
-            raise ValueError("give exactly one of url, url_env")
+            raise ValueError("must name exactly one of url, url_env")
         return self
 
     def notifier(self, environ: Mapping[str, str]) -> Notifier:
