@@ -1,4 +1,4 @@
-"""Rules files: what a valid one gives, and the exact message (file:line:column field value) for each mistake."""
+"""Rules files: what a valid one gives, and the exact located message for each mistake."""
 
 from __future__ import annotations
 
@@ -64,12 +64,16 @@ def test_burn_rate_rules_default_to_the_sre_workbook_page_windows() -> None:
 def test_bad_values_are_reported_with_field_path_and_value() -> None:
     assert problems_of("checkout.bad-values.yaml") == [
         "checkout.bad-values.yaml:6:16 rules[0].threshold must be < 1.0, got 1.5",
-        "checkout.bad-values.yaml:7:5 rules[0].windw is not a known field; known: blueprint, description, enabled, "
-        "for, id, keep_firing_for, kind, labels, min_count, min_errors, severity, step, threshold, touchpoint, window",
+        "checkout.bad-values.yaml:7:5 rules[0].windw is not a known field; known: blueprint, description, "
+        "enabled, "
+        "for, id, keep_firing_for, kind, labels, min_count, min_errors, severity, step, threshold, "
+        "touchpoint, window",
         "checkout.bad-values.yaml:12:17 rules[1].percentile 97 is not one of 50, 90, 95, 99",
-        "checkout.bad-values.yaml:13:9 rules[2].id 'Checkout Burn' must be lower-case letters, digits, '-', '_' or "
+        "checkout.bad-values.yaml:13:9 rules[2].id 'Checkout Burn' must be lower-case letters, digits, "
+        "'-', '_' or "
         "'.', starting with a letter or digit",
-        "checkout.bad-values.yaml:19:16 rules[2].windows[0].short 'soon' is not a duration: expected e.g. 90s, 5m, "
+        "checkout.bad-values.yaml:19:16 rules[2].windows[0].short 'soon' is not a duration: expected e.g. "
+        "90s, 5m, "
         "1h30m, 3d",
     ]
 
@@ -92,9 +96,11 @@ def test_a_rule_must_name_exactly_one_target() -> None:
 def test_defaults_and_sections_are_checked_where_they_are_written() -> None:
     assert problems_of("checkout.bad-defaults.yaml") == [
         "checkout.bad-defaults.yaml:3:13 defaults.severity 'pager' is not one of page, ticket, info",
-        "checkout.bad-defaults.yaml:4:3 defaults.window cannot be a default; defaults may set blueprint, severity, "
+        "checkout.bad-defaults.yaml:4:3 defaults.window cannot be a default; defaults may set blueprint, "
+        "severity, "
         "for, keep_firing_for, labels, enabled",
-        "checkout.bad-defaults.yaml:10:1 alerts is not a known section; expected one of defaults, rules, destinations",
+        "checkout.bad-defaults.yaml:10:1 alerts is not a known section; expected one of defaults, rules, "
+        "destinations",
     ]
 
 
@@ -114,12 +120,14 @@ def test_a_rule_id_may_be_defined_only_once() -> None:
 
 def test_destinations_are_checked_like_rules() -> None:
     assert problems_of("checkout.bad-destinations.yaml") == [
-        "checkout.bad-destinations.yaml:4:10 destinations[0].url 'ftp://hooks.example.com' must be an http:// or "
+        "checkout.bad-destinations.yaml:4:10 destinations[0].url 'ftp://hooks.example.com' must be an "
+        "http:// or "
         "https:// URL",
         "checkout.bad-destinations.yaml:5:5 destinations[1].from is required",
         "checkout.bad-destinations.yaml:8:9 destinations[1].to must not be empty",
         "checkout.bad-destinations.yaml:9:5 destinations[2] must name exactly one of url, url_env",
-        "checkout.bad-destinations.yaml:12:11 destinations[3].kind 'pagerduty' is not one of webhook, slack, email, "
+        "checkout.bad-destinations.yaml:12:11 destinations[3].kind 'pagerduty' is not one of webhook, "
+        "slack, email, "
         "alertmanager",
     ]
 
@@ -132,19 +140,24 @@ def test_a_directory_reports_the_problems_of_every_file(tmp_path: Path) -> None:
         load_rules([tmp_path])
 
     assert [p.file.rsplit("/", 1)[-1] for p in caught.value.problems] == [
-        "checkout.bad-kind.yaml", "checkout.bad-kind.yaml", "checkout.bad-target.yaml", "checkout.bad-target.yaml"]
+        "checkout.bad-kind.yaml", "checkout.bad-kind.yaml",
+        "checkout.bad-target.yaml", "checkout.bad-target.yaml",
+    ]
 
 
 def test_rules_are_checked_against_the_blueprints_they_watch() -> None:
     rules = load_rules_file(FIXTURES / "checkout.bad-blueprint.yaml", "checkout.bad-blueprint.yaml")
 
     assert [str(p) for p in check_rules(rules, graphs())] == [
-        "checkout.bad-blueprint.yaml:6:11 rules[0].step 'chekout' is not a step of online-order; steps: search, "
+        "checkout.bad-blueprint.yaml:6:11 rules[0].step 'chekout' is not a step of online-order; steps: "
+        "search, "
         "product, review-cart, checkout, payment, order-confirmation, warehouse-pick, courier-delivery, "
         "delivered-notification",
-        "checkout.bad-blueprint.yaml:10:16 rules[1].blueprint 'offline-order' is not a known blueprint; known: "
+        "checkout.bad-blueprint.yaml:10:16 rules[1].blueprint 'offline-order' is not a known blueprint; "
+        "known: "
         "online-order, store-visit, support-line",
-        "checkout.bad-blueprint.yaml:13:5 rules[2] step courier-delivery has no latency objective; give threshold_ms",
+        "checkout.bad-blueprint.yaml:13:5 rules[2] step courier-delivery has no latency objective; give "
+        "threshold_ms",
         "checkout.bad-blueprint.yaml:18:17 rules[3].touchpoint 'phone' is not a touchpoint of online-order; "
         "touchpoints: web-shop, doorstep, order-emails",
     ]
@@ -163,8 +176,8 @@ def test_generated_rules_cover_every_objective_and_touchpoint_and_pass_the_check
     ids = set(rules.by_id())
     assert {"online-order.checkout.failure", "online-order.checkout.availability-burn-page",
             "online-order.checkout.availability-burn-ticket", "online-order.checkout.latency",
-            "online-order.warehouse-pick.bottleneck", "online-order.web-shop.dark", "online-order.conformance",
-            "online-order.drop-off"} <= ids
+            "online-order.warehouse-pick.bottleneck", "online-order.web-shop.dark",
+            "online-order.conformance", "online-order.drop-off"} <= ids
     assert "online-order.courier-delivery.latency" not in ids  # no latency objective there
     assert isinstance(rules.by_id()["store-visit.mobile-app.dark"], DarkRule)
     assert check_rules(rules, all_graphs) == []
