@@ -22,22 +22,29 @@ from alerts.silence import new_silence
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
 
-CHECKOUT_FAILING = FailureRule(id="checkout-failing", blueprint="shop", step="checkout", threshold=0.05,
-                               **{"for": "2m"})
+CHECKOUT_FAILING = FailureRule(
+    id="checkout-failing", blueprint="shop", step="checkout", threshold=0.05, **{"for": "2m"}
+)
 CHECKOUT_SLOW = LatencyRule(id="checkout-slow", blueprint="shop", step="checkout", threshold_ms=500)
-CHECKOUT_BURN = BurnRateRule(id="checkout-burn", blueprint="shop", step="checkout", target=0.99,
-                             severity=Severity.TICKET)
+CHECKOUT_BURN = BurnRateRule(
+    id="checkout-burn", blueprint="shop", step="checkout", target=0.99, severity=Severity.TICKET
+)
 PAYMENT_FAILING = FailureRule(id="payment-failing", blueprint="shop", step="payment", threshold=0.05)
 FLAPPY = FailureRule(id="flappy", blueprint="shop", step="search", threshold=0.05, keep_firing_for="3m")
 RULES = {r.id: r for r in (CHECKOUT_FAILING, CHECKOUT_SLOW, CHECKOUT_BURN, PAYMENT_FAILING, FLAPPY)}
-IMPACT = ImpactMap({"shop": BlueprintImpact(
-    lanes={"search": "customer", "checkout": "frontstage", "payment": "support"},
-    touchpoint_of={"search": "web", "checkout": "web"},
-    serves={"payment": frozenset({"checkout"})},
-)})
+IMPACT = ImpactMap(
+    {
+        "shop": BlueprintImpact(
+            lanes={"search": "customer", "checkout": "frontstage", "payment": "support"},
+            touchpoint_of={"search": "web", "checkout": "web"},
+            serves={"payment": frozenset({"checkout"})},
+        )
+    }
+)
 ON_CALL = WebhookDestination(id="on-call", url="http://127.0.0.1:9/hook", repeat_interval="30m")
-TICKETS = WebhookDestination(id="tickets", url="http://127.0.0.1:9/t", match={"severity": "ticket"},
-                             send_resolved=False)
+TICKETS = WebhookDestination(
+    id="tickets", url="http://127.0.0.1:9/t", match={"severity": "ticket"}, send_resolved=False
+)
 
 
 def holding(rule: object, summary: str = "broken") -> Signal:
@@ -55,10 +62,19 @@ class Book:
         self.last: Cycle | None = None
 
     def run(self, minute: int, *signals: Signal, evaluated: set[str] | None = None) -> Cycle:
-        cycle = pipeline.run(Cycle(now=T0 + minute * MINUTE, rules=RULES, signals=signals,
-                                   evaluated=frozenset(RULES if evaluated is None else evaluated),
-                                   alerts=self.alerts, episodes=self.episodes, silences=self.silences,
-                                   impact=IMPACT, destinations=self.destinations))
+        cycle = pipeline.run(
+            Cycle(
+                now=T0 + minute * MINUTE,
+                rules=RULES,
+                signals=signals,
+                evaluated=frozenset(RULES if evaluated is None else evaluated),
+                alerts=self.alerts,
+                episodes=self.episodes,
+                silences=self.silences,
+                impact=IMPACT,
+                destinations=self.destinations,
+            )
+        )
         self.episodes = {k: e for k, e in cycle.episodes.items() if e.is_open}
         self.alerts = {k: a for k, a in cycle.alerts.items() if a.is_open or a.episode_id in self.episodes}
         self.last = cycle
@@ -202,12 +218,15 @@ def test_once_the_cause_is_over_the_customer_facing_alert_pages_on_its_own() -> 
 
     assert book.only("checkout-slow").caused_by is None
     assert sorted((n.episode.target, n.reason) for n in cycle.notifications) == [
-        ("checkout", "new"), ("payment", "resolved")]
+        ("checkout", "new"),
+        ("payment", "resolved"),
+    ]
 
 
 def test_a_ticket_level_burn_never_silences_a_page() -> None:
-    burn_on_payment = BurnRateRule(id="payment-burn", blueprint="shop", step="payment", target=0.99,
-                                   severity=Severity.TICKET)
+    burn_on_payment = BurnRateRule(
+        id="payment-burn", blueprint="shop", step="payment", target=0.99, severity=Severity.TICKET
+    )
     book = Book()
     book.run(0, signal_of(burn_on_payment, summary="slow burn", step="payment"), holding(CHECKOUT_SLOW))
 
@@ -280,10 +299,22 @@ def test_assigning_and_noting_are_kept_on_the_alert() -> None:
 def test_the_pipeline_is_one_list_of_stages_whose_order_is_data() -> None:
     names = [stage.__module__.rsplit(".", 1)[-1] + "." + stage.__name__ for stage in pipeline.STAGES]
 
-    assert names == ["lifecycle.track", "episodes.group", "inhibit.link_causes", "silence.apply_silences",
-                     "plan.plan"]
-    without_notify = pipeline.run(Cycle(now=T0, rules=RULES, signals=(holding(CHECKOUT_SLOW),),
-                                        evaluated=frozenset(RULES), destinations=(ON_CALL,)),
-                                  pipeline.STAGES[:-1])
+    assert names == [
+        "lifecycle.track",
+        "episodes.group",
+        "inhibit.link_causes",
+        "silence.apply_silences",
+        "plan.plan",
+    ]
+    without_notify = pipeline.run(
+        Cycle(
+            now=T0,
+            rules=RULES,
+            signals=(holding(CHECKOUT_SLOW),),
+            evaluated=frozenset(RULES),
+            destinations=(ON_CALL,),
+        ),
+        pipeline.STAGES[:-1],
+    )
     assert without_notify.notifications == ()
     assert replace(without_notify, notifications=()).alerts

@@ -37,8 +37,15 @@ def test_a_good_file_gives_its_rules_with_defaults_merged_and_where_each_was_wri
     rules = load_rules_file(FIXTURES / "checkout.good.yaml", "checkout.good.yaml")
 
     by_id = rules.by_id()
-    assert list(by_id) == ["web-shop-failing", "checkout-p99", "checkout-burn", "pick-queue", "emails-dark",
-                           "order-path", "order-drop"]
+    assert list(by_id) == [
+        "web-shop-failing",
+        "checkout-p99",
+        "checkout-burn",
+        "pick-queue",
+        "emails-dark",
+        "order-path",
+        "order-drop",
+    ]
     failing = by_id["web-shop-failing"]
     assert isinstance(failing, FailureRule)
     assert (failing.blueprint, failing.touchpoint, failing.threshold) == ("online-order", "web-shop", 0.08)
@@ -55,10 +62,14 @@ def test_burn_rate_rules_default_to_the_sre_workbook_page_windows() -> None:
 
     assert rule.burn_windows == PAGE_WINDOWS
     assert [(w.long, w.short, w.factor) for w in rule.burn_windows] == [
-        (timedelta(hours=1), timedelta(minutes=5), 14.4), (timedelta(hours=6), timedelta(minutes=30), 6)]
+        (timedelta(hours=1), timedelta(minutes=5), 14.4),
+        (timedelta(hours=6), timedelta(minutes=30), 6),
+    ]
     ticket = BurnRateRule(id="t", blueprint="online-order", step="checkout", severity="ticket")
     assert [(w.long, w.short, w.factor) for w in ticket.burn_windows] == [
-        (timedelta(days=1), timedelta(hours=2), 3), (timedelta(days=3), timedelta(hours=6), 1)]
+        (timedelta(days=1), timedelta(hours=2), 3),
+        (timedelta(days=3), timedelta(hours=6), 1),
+    ]
 
 
 def test_bad_values_are_reported_with_field_path_and_value() -> None:
@@ -140,8 +151,10 @@ def test_a_directory_reports_the_problems_of_every_file(tmp_path: Path) -> None:
         load_rules([tmp_path])
 
     assert [p.file.rsplit("/", 1)[-1] for p in caught.value.problems] == [
-        "checkout.bad-kind.yaml", "checkout.bad-kind.yaml",
-        "checkout.bad-target.yaml", "checkout.bad-target.yaml",
+        "checkout.bad-kind.yaml",
+        "checkout.bad-kind.yaml",
+        "checkout.bad-target.yaml",
+        "checkout.bad-target.yaml",
     ]
 
 
@@ -174,10 +187,16 @@ def test_generated_rules_cover_every_objective_and_touchpoint_and_pass_the_check
     rules = generated_rules(all_graphs.values())
 
     ids = set(rules.by_id())
-    assert {"online-order.checkout.failure", "online-order.checkout.availability-burn-page",
-            "online-order.checkout.availability-burn-ticket", "online-order.checkout.latency",
-            "online-order.warehouse-pick.bottleneck", "online-order.web-shop.dark",
-            "online-order.conformance", "online-order.drop-off"} <= ids
+    assert {
+        "online-order.checkout.failure",
+        "online-order.checkout.availability-burn-page",
+        "online-order.checkout.availability-burn-ticket",
+        "online-order.checkout.latency",
+        "online-order.warehouse-pick.bottleneck",
+        "online-order.web-shop.dark",
+        "online-order.conformance",
+        "online-order.drop-off",
+    } <= ids
     assert "online-order.courier-delivery.latency" not in ids  # no latency objective there
     assert isinstance(rules.by_id()["store-visit.mobile-app.dark"], DarkRule)
     assert check_rules(rules, all_graphs) == []
