@@ -1,5 +1,5 @@
-"""Notifications reach real servers on 127.0.0.1: webhooks (signed), Slack, Alertmanager, SMTP; failures that are
-worth it are retried with backoff, every attempt is logged, and one bad destination never holds up another."""
+"""Notifications reach real servers on 127.0.0.1: webhooks (signed), Slack, Alertmanager, SMTP; failures worth
+it are retried with backoff, every attempt is logged, and one bad destination never holds up another."""
 
 from __future__ import annotations
 
