@@ -59,7 +59,7 @@ class AlertEngine:
         self.interval_s = interval_s
         self._client = client
         self._clock = clock
-        self._backoff = backoff
+        self.backoff = backoff  # retry policy of the notification workers
         self._on_attempt = on_attempt or book.store.log_delivery
         self._dispatcher: Dispatcher | None = None
         self._dispatcher_key: tuple[Any, ...] | None = None
@@ -104,7 +104,7 @@ class AlertEngine:
         if self._dispatcher is None or key != self._dispatcher_key:
             if self._dispatcher is not None:
                 self._dispatcher.close()
-            self._dispatcher = Dispatcher(context.notifiers, self._on_attempt, self._backoff, self._clock)
+            self._dispatcher = Dispatcher(context.notifiers, self._on_attempt, self.backoff, self._clock)
             self._dispatcher_key = key
         return self._dispatcher
 
