@@ -295,7 +295,8 @@ def _message(error: Any, item: Mapping[str, Any], kinds: Mapping[str, type[BaseM
     if kind in ("list_type", "tuple_type"):
         return f"must be a list, got {_kind_of(value)}"
     if kind == "too_short":
-        return "must not be empty" if ctx.get("min_length") == 1 else f"must have at least {ctx.get('min_length')} items"
+        least = ctx.get("min_length")
+        return "must not be empty" if least == 1 else f"must have at least {least} items"
     if kind == "value_error":
         return str(ctx.get("error", error["msg"]))
     return f"{error['msg']}{got}"
