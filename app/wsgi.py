@@ -50,12 +50,25 @@ def check_workers(db: str, workers: int) -> None:
         )
 
 
+def settings_from_environment() -> Settings:
+    """Settings from TOUCHPOINT_* variables; a RuntimeError naming each bad variable (gunicorn prints it)."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"TOUCHPOINT_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise RuntimeError(f"touchpoint settings: {problems}") from None
+
+
 class WorkerApplication:
     """The WSGI callable gunicorn serves: this worker's Touchpoint app, opened once in the worker process."""
 
     def __init__(
         self,
-        settings: Callable[[], Settings] = Settings,
+        settings: Callable[[], Settings] = settings_from_environment,
         start_hooks: list[StartHook] | None = None,
     ) -> None:
         self._settings = settings
@@ -98,18 +111,6 @@ class WorkerApplication:
 application = WorkerApplication()
 
 
-def _settings_or_error() -> Settings:
-    from pydantic import ValidationError
-
-    try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"TOUCHPOINT_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
-        )
-        raise RuntimeError(f"touchpoint settings: {problems}") from None
-
-
 # ---------------------------------------------------------------- gunicorn server hooks
 
 
@@ -118,7 +119,7 @@ def on_starting(server: Any) -> None:
     from collectors.db import connect, parse_dsn
     from collectors.schema import SchemaOptions, migrate
 
-    settings = _settings_or_error()
+    settings = settings_from_environment()
     check_workers(settings.db, int(server.cfg.workers))
     dsn = parse_dsn(settings.db)
     if dsn.embedded:
