@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 LEASES_TABLE = "touchpoint_leases"
 ALERTS_LEASE = "alerts"
+CONTESTED = "(contested)"  # stands for the holder of an epoch with several entries; no contender's id
 DEDUPLICATION_WINDOW = 1000  # blocks remembered per table; contenders race within seconds, far inside it
 
 
@@ -95,7 +96,9 @@ class LeasePolicy:
                 "or the holder would let its lease lapse between renewals"
             )
         if self.ttl % timedelta(milliseconds=1):
-            raise ValueError(f"lease policy: ttl ({self.ttl}) must be whole milliseconds, as the lease table keeps")
+            raise ValueError(
+                f"lease policy: ttl ({self.ttl}) must be whole milliseconds, as the lease table keeps"
+            )
         if not 0 < self.keep_epochs < self.prune_every:
             raise ValueError(f"lease policy: keep_epochs ({self.keep_epochs}) must be within 1..prune_every")
 
@@ -154,7 +157,9 @@ class Observation:
     """The newest entry of a lease's log as one read saw it, and the server's clock at that read.
 
     `at_epoch` counts the entries sharing the newest epoch: more than one only if deduplication had
-    forgotten that epoch's token, and then nobody may take it as theirs.
+    forgotten that epoch's token (a contender acting on a view older than the deduplication window). The
+    store then reports the epoch as held by CONTESTED until the latest of those entries expires, so that
+    nobody holds it and everybody waits out whoever might have believed it theirs.
     """
 
     latest: LeaseRecord | None
@@ -256,7 +261,10 @@ class ClickHouseLeaseStore:
         now_ms, entries = rows[0]
         if not entries:
             return Observation(None, _utc(now_ms), 0)
-        epoch, term, holder, written_ms, expires_ms = min(entries, key=lambda e: e[2])
+        epoch, term, holder, written_ms, expires_ms = entries[0]
+        if len(entries) > 1:
+            term, holder = max(e[1] for e in entries), CONTESTED
+            written_ms, expires_ms = max(e[3] for e in entries), max(e[4] for e in entries)
         record = LeaseRecord(name, int(epoch), int(term), holder, _utc(written_ms), _utc(expires_ms))
         return Observation(record, _utc(now_ms), len(entries))
 

@@ -12,11 +12,14 @@ import pytest
 
 from app.leader import (
     ALERTS_LEASE,
+    CONTESTED,
     LEASES_TABLE,
     ClickHouseLeaseStore,
     LeaderElection,
     LeasePolicy,
     LeaseRecord,
+    Move,
+    decide,
     lease_table_ddl,
     start_hook,
     won,
@@ -63,6 +66,36 @@ def test_two_appends_of_the_same_epoch_keep_the_first_and_both_contenders_agree(
     assert ch.query(
         f"SELECT holder FROM {LEASES_TABLE} WHERE name = {{n:String}}", parameters={"n": lease}
     ).result_rows == [("a",)]
+
+
+def test_an_epoch_with_two_entries_is_held_by_nobody_until_the_later_one_expires(ch, lease: str) -> None:  # noqa: ANN001
+    # Only a contender acting on a view older than the deduplication window could cause this: two entries
+    # at one epoch. Written here without tokens, as if the window had forgotten the first.
+    store = ClickHouseLeaseStore(ch)
+    a, b = _entry(lease, 3, "a"), _entry(lease, 3, "b")
+    late = LeaseRecord(lease, 3, 4, "b", b.written_at, b.expires_at + timedelta(seconds=5))
+    ch.insert(
+        LEASES_TABLE, [[a.name, 3, a.term, "a", a.written_at, a.expires_at]], column_names=store.COLUMNS
+    )
+    ch.insert(
+        LEASES_TABLE,
+        [[late.name, 3, late.term, "b", late.written_at, late.expires_at]],
+        column_names=store.COLUMNS,
+    )
+    observed = store.observe(lease)
+    assert observed.at_epoch == 2
+    assert observed.latest == LeaseRecord(lease, 3, 4, CONTESTED, b.written_at, late.expires_at)
+    assert not won(a, observed) and not won(late, observed)
+    for holder in ("a", "b", "c"):
+        assert (
+            decide(observed.latest, name=lease, me=holder, now=late.expires_at, policy=FAST).move is Move.WAIT
+        )
+    taken = decide(observed.latest, name=lease, me="a", now=late.expires_at + FAST.clock_skew, policy=FAST)
+    assert (
+        taken.move is Move.ACQUIRE
+        and taken.write is not None
+        and (taken.write.epoch, taken.write.term) == (4, 5)
+    )
 
 
 def test_an_append_retried_after_it_took_is_still_won(ch, lease: str) -> None:  # noqa: ANN001
