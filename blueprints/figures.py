@@ -134,7 +134,7 @@ def parse_journey_rows(rows: Iterable[Mapping[str, Any]], step_ids: Sequence[str
                 )
             )
         elif kind == SET_JOURNEYS:
-            skipped_keys, skipped_counts = row["skipped_by_step"]
+            skipped_bits, skipped_counts = row["skipped_bits"]
             drop_keys, errors, abandoned, wrong = row["drop_off"]
             journeys = JourneyFigures(
                 journeys=int(row["journeys"]),
@@ -145,7 +145,7 @@ def parse_journey_rows(rows: Iterable[Mapping[str, Any]], step_ids: Sequence[str
                 lead_sum_s=row["lead_sum_ns"] / _NS,
                 busy_sum_s=row["busy_sum_ns"] / _NS,
                 handoffs_sum=int(row["handoffs_sum"]),
-                skipped={name(k): int(v) for k, v in zip(skipped_keys, skipped_counts, strict=True) if v},
+                skipped={name(b + 1): int(v) for b, v in zip(skipped_bits, skipped_counts, strict=True) if v},
                 drop_off={
                     name(k): (int(e), int(a), int(w))
                     for k, e, a, w in zip(drop_keys, errors, abandoned, wrong, strict=True)

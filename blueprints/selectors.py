@@ -26,6 +26,7 @@ from typing import Any
 
 
 STEP_ATTRIBUTE = "blueprint.step"
+JOURNEY_ATTRIBUTE = "journey.id"
 TRACE_ID_KEY = "trace_id"
 REGEX_PREFIX = "re:"
 
@@ -49,16 +50,27 @@ class SqlFragment:
 
 @dataclass(frozen=True)
 class SpanColumns:
-    """Where the fields selectors read live: `otel_traces` itself, or a rollup with the same meaning."""
+    """Where the fields selectors read live: `otel_traces` itself, or a rollup with the same meaning.
+
+    `step_attribute` and `journey_attribute` name columns holding the `blueprint.step` and `journey.id`
+    attributes (see :mod:`blueprints.trace_columns`); without them the attribute map is searched.
+    `actor` names a column holding the actor's hash (0 for none).
+    """
 
     service: str = "ServiceName"
     span: str = "SpanName"
     attributes: str = "SpanAttributes"
     trace_id: str = "TraceId"
+    step_attribute: str | None = None
+    journey_attribute: str | None = None
+    actor: str | None = None
 
     def __post_init__(self) -> None:
         for name in (self.service, self.span, self.attributes, self.trace_id):
             identifier(name)
+        for optional in (self.step_attribute, self.journey_attribute, self.actor):
+            if optional is not None:
+                identifier(optional)
 
 
 def identifier(name: str) -> str:
@@ -123,6 +135,8 @@ def journey_attribute_expression(
     key = correlation_key(blueprint)
     if key is None:
         return None
+    if key == JOURNEY_ATTRIBUTE and columns.journey_attribute is not None:
+        return SqlFragment(columns.journey_attribute)
     return SqlFragment(f"{columns.attributes}[{{{prefix}_key:String}}]", {f"{prefix}_key": key})
 
 
@@ -162,8 +176,11 @@ def selector_condition(step: Any, columns: SpanColumns, prefix: str, params: dic
         parts.append(f"{columns.attributes}[{{{prefix}_ak{n}:String}}] = {{{prefix}_av{n}:String}}")
     if step_id is not None or not parts:
         params[f"{prefix}_step"] = str(step_id if step_id is not None else step.id)
-        params[f"{prefix}_stepkey"] = STEP_ATTRIBUTE
-        parts.append(f"{columns.attributes}[{{{prefix}_stepkey:String}}] = {{{prefix}_step:String}}")
+        if columns.step_attribute is not None:
+            parts.append(f"{columns.step_attribute} = {{{prefix}_step:String}}")
+        else:
+            params[f"{prefix}_stepkey"] = STEP_ATTRIBUTE
+            parts.append(f"{columns.attributes}[{{{prefix}_stepkey:String}}] = {{{prefix}_step:String}}")
     return "(" + " AND ".join(parts) + ")"
 
 

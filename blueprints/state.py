@@ -22,10 +22,11 @@ from blueprints.health import HealthPolicy
 from blueprints.journey_graph import JourneyGraph, journey_graph
 from blueprints.rollups import RollupCoverage, read_coverage
 from blueprints.rollup_sql import rollup_step_query, rollup_unmapped_query
-from blueprints.selectors import selector_attribute_keys
+from blueprints.selectors import SpanColumns, selector_attribute_keys
 from blueprints.state_assembly import assemble_state
 from blueprints.state_model import BlueprintState, Window
 from blueprints.state_sql import Scan, SqlQuery, journey_query, unmapped_query
+from blueprints.trace_columns import trace_columns
 
 log = logging.getLogger(__name__)
 
@@ -141,9 +142,12 @@ def bucket_seconds(length_s: float, points: int, whole_minutes: bool = False) ->
 def _observe(client: Any, blueprint: Any, graph: JourneyGraph, plan: StatePlan, options: StateOptions) -> Observed:
     ids = graph.step_ids
     window = plan.window
-    walked = parse_journey_rows(_rows(client, journey_query(blueprint, graph, plan.walk), graph), ids)
+    columns = _trace_columns(client, graph)
+    walked = parse_journey_rows(_rows(client, journey_query(blueprint, graph, plan.walk, columns), graph), ids)
     if plan.source == "raw":
-        unmapped = _rows(client, unmapped_query(blueprint, window.start, window.end, options.unmapped_limit), graph)
+        unmapped = _rows(
+            client, unmapped_query(blueprint, window.start, window.end, options.unmapped_limit, columns), graph
+        )
         observed = walked
     else:
         rollup = rollup_step_query(blueprint, window.start, window.end, window.start, window.bucket_s)
@@ -167,6 +171,13 @@ def _rows(client: Any, query: SqlQuery, graph: JourneyGraph) -> list[dict[str, A
         raise StateUnavailable(f"live state of blueprint {graph.blueprint_id!r}: ClickHouse refused a query: {exc}") from exc
     names = result.column_names
     return [dict(zip(names, row, strict=True)) for row in result.result_rows]
+
+
+def _trace_columns(client: Any, graph: JourneyGraph) -> SpanColumns:
+    try:
+        return trace_columns(client)
+    except Exception as exc:
+        raise StateUnavailable(f"live state of blueprint {graph.blueprint_id!r}: ClickHouse refused a query: {exc}") from exc
 
 
 def _coverage(client: Any) -> RollupCoverage | None:

@@ -6,8 +6,9 @@ step); journeys seen only from the middle still contribute their transitions and
 reached an end step is completed; one that did not and has been idle for the correlation timeout at the
 window's end has dropped off at its last step, by error (that step failed), wrong path (it took a transition
 the design does not have) or abandonment. Completion rate is completed / (completed + dropped off): journeys
-still under way are not judged yet. Lead time, process time (the time any of the journey's steps was
-running, overlaps counted once), flow efficiency and handoffs are over completed journeys.
+still under way are not judged yet. Lead time, process time (the sum of the journey's step durations),
+flow efficiency (process / lead time: above 1 when steps ran in parallel) and handoffs are over completed
+journeys.
 """
 
 from __future__ import annotations

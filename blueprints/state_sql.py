@@ -26,6 +26,7 @@ from blueprints.selectors import (
     journey_attribute_expression,
     step_index_expression,
 )
+from blueprints.trace_columns import ACTOR_EXPRESSION
 from collectors.schema import TRACES_TABLE
 
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
@@ -33,7 +34,7 @@ WAIT_QUANTILES = (0.5, 0.95)
 # Result rows of journey_query, told apart by which GROUPING SETS entry produced them.
 SET_STEP, SET_SERIES, SET_EDGE, SET_JOURNEYS = "step", "series", "edge", "journeys"
 _NS = 1_000_000_000
-_ACTORS = ("person", "process", "system")
+MAX_STEPS = 256  # steps are bits of a UInt256 mask in the journey pass
 
 
 @dataclass(frozen=True)
@@ -66,114 +67,123 @@ class Scan:
             raise ValueError(f"Scan.bucket_s must be > 0, got {self.bucket_s}")
 
 
-def journey_query(blueprint: Any, graph: JourneyGraph, scan: Scan, table: str = TRACES_TABLE) -> SqlQuery:
+def journey_query(
+    blueprint: Any, graph: JourneyGraph, scan: Scan, columns: SpanColumns = TRACE_COLUMNS, table: str = TRACES_TABLE
+) -> SqlQuery:
     """One pass over the spans of `scan` answering steps, series, transitions and journeys.
 
     Columns: set (SET_*), step, prev, bucket (0 where the set does not group by it), then the aggregates
     named in :data:`JOURNEY_COLUMNS`. A journey's wait before a step is the start of that span minus the end of
-    the journey's previous span, clamped at 0; a journey's first span in the period has no wait.
+    the journey's previous span, clamped at 0; a journey's first span in the period has no wait. Spans of a
+    journey starting at the same nanosecond are ordered arbitrarily (but the same way for every figure).
+    `columns` may name the convention columns of :mod:`blueprints.trace_columns`; the answer is the same.
     """
     identifier(table)
-    step = step_index_expression(blueprint, TRACE_COLUMNS, prefix="s")
-    attribute = journey_attribute_expression(blueprint, TRACE_COLUMNS, prefix="jk")
+    if len(graph.steps) > MAX_STEPS:
+        raise ValueError(f"blueprint {graph.blueprint_id!r} has {len(graph.steps)} steps; the live state handles {MAX_STEPS}")
+    step = step_index_expression(blueprint, columns, prefix="s")
+    attribute = journey_attribute_expression(blueprint, columns, prefix="jk")
     params: dict[str, Any] = {**step.params, **_design_params(graph), **_scan_params(scan)}
     if attribute is not None:
         params.update(attribute.params)
+    tagged = f"if({attribute.sql} != '', cityHash64({attribute.sql}), 0)" if attribute else "toUInt64(0)"
+    actor = columns.actor or ACTOR_EXPRESSION
+    mask = "UInt64" if len(graph.steps) <= 64 else "UInt256"
+    params["q_required"] = [sum(1 << (params["q_index"][d] - 1) for d in graph.required_before[s.id]) for s in graph.steps]
+    del params["q_index"]
+    quantiles, wait_quantiles = ", ".join(map(str, QUANTILES)), ", ".join(map(str, WAIT_QUANTILES))
     sql = f"""
 WITH
 spans AS (
     SELECT
         {step.sql} AS step,
         cityHash64(TraceId) AS trace,
-        {f"if({attribute.sql} != '', cityHash64({attribute.sql}), 0)" if attribute else "toUInt64(0)"} AS tagged,
+        {tagged} AS tagged,
         toUnixTimestamp64Nano(Timestamp) AS start_ns,
         toInt64(start_ns + Duration) AS end_ns,
-        toUInt8(StatusCode = 'Error') AS err,
-        if(SpanAttributes['actor.type'] != '' OR SpanAttributes['actor.id'] != '',
-           cityHash64(SpanAttributes['actor.type'], SpanAttributes['actor.id']),
-           cityHash64(arrayElement({{q_actor:Array(String)}}, step), ServiceName)) AS actor
+        -- step, error and the step's designed lane and roles packed in one number: fewer arrays to sort
+        arrayElement({{q_meta:Array(UInt64)}}, step) + 65536 * (StatusCode = 'Error') AS meta,
+        -- who did it: the actor attributes, else the step's designed actor on this service
+        if({actor} != 0, {actor}, cityHash64(arrayElement({{q_actor:Array(String)}}, step), ServiceName)) AS actor,
+        if(step = 0, to{mask}(0), bitShiftLeft(to{mask}(1), toUInt16(step - 1))) AS bit,
+        arrayElement({{q_required:Array({mask})}}, step) AS needs
     FROM {table}
     WHERE Timestamp >= {{q_from:DateTime64(9)}} AND Timestamp < {{q_to:DateTime64(9)}}
 ),
 {_journeys_cte(attribute is not None)},
 walked AS (
-    -- Element-wise arrays side by side: lambdas over several arrays, never capturing one (a captured array
-    -- is copied for every element).
+    -- Journey-wide figures from masks of the steps visited and from array arithmetic: lambdas cost about as
+    -- much as a scan, so none here.
     SELECT
-        seq.1 AS starts,
-        seq.2 AS ends,
-        seq.3 AS steps,
-        seq.4 AS errs,
-        seq.5 AS actors,
-        length(seq) AS n,
-        arrayEnumerate(seq) AS idx,
-        arrayPopBack(arrayPushFront(steps, toUInt16(0))) AS prevs,
+        starts, ends, metas, actors,
+        length(starts) AS n,
+        CAST(metas % 65536 AS Array(UInt64)) AS steps,
+        CAST(intDiv(metas, 65536) AS Array(UInt64)) AS flags,
+        arrayPopBack(arrayPushFront(metas, toUInt64(0))) AS prev_metas,
         arrayPopBack(arrayPushFront(ends, toInt64(0))) AS prev_ends,
-        arrayMap((s, pe, i) -> if(i = 1, toInt64(-1), greatest(toInt64(0), s - pe)), starts, prev_ends, idx) AS waits,
-        arrayMap(s -> arrayElement({{q_lane:Array(UInt8)}}, s), steps) AS lanes,
-        arrayMax(ends) AS last_end,
-        starts[1] AS first_start,
-        steps[n] AS last_step,
-        errs[n] = 1 AS last_err,
+        arrayPopBack(arrayPushFront(actors, toUInt64(0))) AS prev_actors,
         arrayElement({{q_start:Array(UInt8)}}, steps[1]) = 1 AS began,
-        arrayExists(s -> arrayElement({{q_end:Array(UInt8)}}, s) = 1, steps) AS completed,
-        arrayCount((p, s, i) -> i > 1 AND NOT has({{q_expected:Array(UInt32)}}, toUInt32(p) * 65536 + s), prevs, steps, idx)
+        bitAnd(visited, {{q_end_mask:{mask}}}) != 0 AS completed,
+        NOT hasAll({{q_expected:Array(UInt64)}}, arraySlice(CAST(prev_metas % 65536 AS Array(UInt64)) * 65536 + steps, 2))
             AS unexpected,
-        bitmapToArray(bitmapAndnot(
-            bitmapBuild(arrayFlatten(arrayMap(s -> arrayElement({{q_required:Array(Array(UInt16))}}, s), steps))),
-            bitmapBuild(steps))) AS skipped,
-        arrayFold((acc, x) -> (acc.1 + greatest(toInt64(0), x.2 - greatest(x.1, acc.2)), greatest(acc.2, x.2)),
-            seq, (toInt64(0), first_start)).1 AS busy_ns,
-        arrayCount((a, pa, l, pl, i) -> i > 1 AND (a != pa OR l != pl),
-            actors, arrayPopBack(arrayPushFront(actors, toUInt64(0))),
-            lanes, arrayPopBack(arrayPushFront(lanes, toUInt8(0))), idx) AS handoffs,
-        length(arrayDistinct(steps)) < n AS repeated,
-        arrayFirstIndex(s -> arrayElement({{q_resolution:Array(UInt8)}}, s) = 1, steps) AS resolved_at,
-        arrayFilter((s, c) -> c = 1, arraySlice(steps, 1, resolved_at - 1),
-            arrayMap(s -> arrayElement({{q_customer:Array(UInt8)}}, s), arraySlice(steps, 1, resolved_at - 1))) AS contacts,
-        resolved_at > 0 AND length(arrayDistinct(contacts)) = length(contacts) AS first_contact,
+        bitAnd(needed, bitNot(visited)) AS skipped_mask,
+        n > bitCount(visited) AS repeated,
+        {_first_contact(graph)} AS first_contact,
         began AND NOT completed AND {{q_reference:Int64}} - last_end >= {{q_timeout:Int64}} AS dropped,
-        multiIf(last_err, 1, unexpected > 0, 3, 2) AS cause
+        -- one small number carries the journey's verdicts to each of its spans (cheaper than ten columns)
+        toUInt16(began) + 2 * completed + 4 * dropped + 16 * repeated + 32 * first_contact
+            + 64 * (NOT unexpected AND skipped_mask = 0)
+            + 128 * multiIf(flags[n] % 2 = 1, 1, unexpected, 3, 2) AS verdict,
+        last_end - first_start AS lead_ns,
+        arraySum(ends - starts) AS busy_ns,
+        toUInt16(steps[n]) AS last_step
     FROM journeys
 ),
 cells AS (
     -- One row per (step, previous step, bucket) with mergeable states; journey-wide figures ride on each
-    -- journey's first span.
+    -- journey's first span (prev = 0).
     SELECT
         step, prev, bucket,
         count() AS spans,
         sum(err) AS errors,
         sum(duration_ns) AS duration_sum_ns,
-        quantilesState({", ".join(map(str, QUANTILES))})(duration_ns) AS duration_q,
-        countIf(arrayElement({{q_latency:Array(UInt64)}}, step) > 0
-                AND duration_ns > arrayElement({{q_latency:Array(UInt64)}}, step)) AS slow,
+        quantilesState({quantiles})(duration_ns) AS duration_q,
+        countIf(duration_ns > arrayElement({{q_latency:Array(UInt64)}}, step)) AS slow,
         countIf(start_ns < {{q_reference:Int64}} AND end_ns > {{q_reference:Int64}}) AS in_flight,
-        countIf(wait >= 0) AS waits,
-        sumIf(wait, wait >= 0) AS wait_sum_ns,
-        quantilesStateIf({", ".join(map(str, WAIT_QUANTILES))})(wait, wait >= 0) AS wait_q,
-        countIf(wait >= 0 AND arrayElement({{q_max_wait:Array(Int64)}}, step) > 0
-                AND wait > arrayElement({{q_max_wait:Array(Int64)}}, step)) AS long_waits,
+        countIf(prev != 0) AS waits,
+        sumIf(wait, prev != 0) AS wait_sum_ns,
+        quantilesStateIf({wait_quantiles})(wait, prev != 0) AS wait_q,
+        countIf(prev != 0 AND wait > arrayElement({{q_max_wait:Array(Int64)}}, step)) AS long_waits,
         countIf(head AND began) AS journeys,
         countIf(head AND began AND completed) AS completed_journeys,
-        countIf(head AND began AND unexpected = 0 AND empty(skipped)) AS conforming,
-        countIf(head AND began AND repeated) AS repeats,
-        countIf(head AND began AND completed AND first_contact) AS first_contact,
+        countIf(head AND began AND bitAnd(verdict, 64) != 0) AS conforming,
+        countIf(head AND began AND bitAnd(verdict, 16) != 0) AS repeats,
+        countIf(head AND began AND completed AND bitAnd(verdict, 32) != 0) AS first_contact,
         sumIf(lead_ns, head AND began AND completed) AS lead_sum_ns,
         sumIf(busy_ns, head AND began AND completed) AS busy_sum_ns,
-        sumIf(handoffs, head AND began AND completed) AS handoffs_sum,
-        sumMapIf(skipped, arrayMap(s -> toUInt64(1), skipped), head AND began) AS skipped_by_step,
-        sumMapIf([last_step], [toUInt64(cause = 1)], [toUInt64(cause = 2)], [toUInt64(cause = 3)], head AND dropped)
-            AS drop_off
+        countIf(began AND completed AND handoff) AS handoffs_sum,
+        -- bit positions are step indexes - 1
+        sumMapIf(bitPositionsToArray(skipped_mask), arrayResize([toUInt64(1)], bitCount(skipped_mask)), head AND began)
+            AS skipped_bits,
+        sumMapIf([last_step], [toUInt64(cause = 1)], [toUInt64(cause = 2)], [toUInt64(cause = 3)],
+                 head AND bitAnd(verdict, 4) != 0) AS drop_off
     FROM (
         SELECT
-            e.3 AS step, prev, wait, e.2 - e.1 AS duration_ns, e.1 AS start_ns, e.2 AS end_ns, e.4 AS err,
-            intDiv(e.1 - {{q_origin:Int64}}, {{q_bucket:Int64}}) AS bucket,
-            i = 1 AS head,
-            if(head, skipped, []) AS skipped,
-            began, completed, dropped, cause, last_step, unexpected, busy_ns, handoffs, repeated,
-            first_contact, last_end - first_start AS lead_ns
+            toUInt16(meta % 65536) AS step,
+            toUInt16(prev_meta % 65536) AS prev,
+            intDiv(meta, 65536) % 2 AS err,
+            span_end - span_start AS duration_ns, span_start AS start_ns, span_end AS end_ns,
+            greatest(toInt64(0), span_start - prev_end) AS wait,
+            prev != 0 AND (actor != prev_actor OR intDiv(meta, 131072) % 8 != intDiv(prev_meta, 131072) % 8) AS handoff,
+            intDiv(span_start - {{q_origin:Int64}}, {{q_bucket:Int64}}) AS bucket,
+            prev = 0 AS head,
+            bitAnd(verdict, 1) != 0 AS began,
+            bitAnd(verdict, 2) != 0 AS completed,
+            intDiv(verdict, 128) AS cause,
+            verdict, skipped_mask, last_step, busy_ns, lead_ns
         FROM walked
-        ARRAY JOIN arrayZip(starts, ends, steps, errs) AS e, prevs AS prev, waits AS wait, idx AS i
+        ARRAY JOIN starts AS span_start, ends AS span_end, metas AS meta, prev_metas AS prev_meta,
+            prev_ends AS prev_end, actors AS actor, prev_actors AS prev_actor
     )
     GROUP BY step, prev, bucket
 )
@@ -184,12 +194,12 @@ SELECT
     sum(spans) AS spans,
     sum(errors) AS errors,
     sum(duration_sum_ns) AS duration_sum_ns,
-    quantilesMerge({", ".join(map(str, QUANTILES))})(duration_q) AS duration_q_ns,
+    quantilesMerge({quantiles})(duration_q) AS duration_q_ns,
     sum(slow) AS slow,
     sum(in_flight) AS in_flight,
     sum(waits) AS waits,
     sum(wait_sum_ns) AS wait_sum_ns,
-    quantilesMerge({", ".join(map(str, WAIT_QUANTILES))})(wait_q) AS wait_q_ns,
+    quantilesMerge({wait_quantiles})(wait_q) AS wait_q_ns,
     sum(long_waits) AS long_waits,
     sum(journeys) AS journeys,
     sum(completed_journeys) AS completed_journeys,
@@ -199,7 +209,7 @@ SELECT
     sum(lead_sum_ns) AS lead_sum_ns,
     sum(busy_sum_ns) AS busy_sum_ns,
     sum(handoffs_sum) AS handoffs_sum,
-    sumMap(skipped_by_step.1, skipped_by_step.2) AS skipped_by_step,
+    sumMap(skipped_bits.1, skipped_bits.2) AS skipped_bits,
     sumMap(drop_off.1, drop_off.2, drop_off.3, drop_off.4) AS drop_off
 FROM cells
 GROUP BY GROUPING SETS ((step), (step, bucket), (prev, step), ())
@@ -210,37 +220,74 @@ GROUP BY GROUPING SETS ((step), (step, bucket), (prev, step), ())
 JOURNEY_COLUMNS = (
     "set", "step", "prev", "bucket", "spans", "errors", "duration_sum_ns", "duration_q_ns", "slow", "in_flight",
     "waits", "wait_sum_ns", "wait_q_ns", "long_waits", "journeys", "completed_journeys", "conforming", "repeats",
-    "first_contact", "lead_sum_ns", "busy_sum_ns", "handoffs_sum", "skipped_by_step", "drop_off",
+    "first_contact", "lead_sum_ns", "busy_sum_ns", "handoffs_sum", "skipped_bits", "drop_off",
 )  # fmt: skip
 
 
+_COLLECTED = {"starts": "start_ns", "ends": "end_ns", "metas": "meta", "actors": "actor"}
+
+
+def _first_contact(graph: JourneyGraph) -> str:
+    """Resolved at the journey's first resolution step without a customer step repeated before it."""
+    if not any(step.resolution for step in graph.steps):
+        return "false"
+    return """indexOf(intDiv(flags, 16) % 2, 1) > 0 AND length(arrayDistinct(
+            arrayFilter((s, c) -> c = 1, arraySlice(steps, 1, indexOf(intDiv(flags, 16) % 2, 1) - 1),
+                        arraySlice(intDiv(flags, 32) % 2, 1, indexOf(intDiv(flags, 16) % 2, 1) - 1))))
+            = arrayCount(arraySlice(intDiv(flags, 32) % 2, 1, indexOf(intDiv(flags, 16) % 2, 1) - 1))"""
+
+
 def _journeys_cte(by_attribute: bool) -> str:
+    # Each journey's spans as parallel arrays in start order (sorting plain arrays by one Int64 key is several
+    # times faster than sorting an array of tuples), plus masks of the steps visited and needed before them.
+    ordered = ", ".join(f"arraySort((x, k) -> k, {name}_all, starts_all) AS {name}" for name in ("ends", "metas", "actors"))
     if not by_attribute:
-        return """journeys AS (
-    SELECT arraySort(groupArray((start_ns, end_ns, step, err, actor))) AS seq
-    FROM spans WHERE step != 0 GROUP BY trace
+        collected = ", ".join(f"groupArray({row}) AS {name}_all" for name, row in _COLLECTED.items())
+        return f"""journeys AS (
+    SELECT arraySort(starts_all) AS starts, {ordered}, visited, needed, first_start, last_end
+    FROM (
+        SELECT {collected},
+               groupBitOr(bit) AS visited, groupBitOr(needs) AS needed,
+               min(start_ns) AS first_start, max(end_ns) AS last_end
+        FROM spans WHERE step != 0 GROUP BY trace
+    )
 )"""
     # A trace belongs to one journey: the key found on its spans (spans of off-the-shelf systems may lack it),
     # else the trace itself. Grouping first by trace keeps the second grouping small.
-    return """traces AS (
-    SELECT trace, anyIf(tagged, tagged != 0) AS key, groupArrayIf((start_ns, end_ns, step, err, actor), step != 0) AS part
+    per_trace = ", ".join(f"groupArrayIf({row}, step != 0) AS t_{name}" for name, row in _COLLECTED.items())
+    flattened = ", ".join(f"arrayFlatten(groupArray(t_{name})) AS {name}_all" for name in _COLLECTED)
+    return f"""traces AS (
+    SELECT
+        trace, anyIf(tagged, tagged != 0) AS key, {per_trace},
+        groupBitOr(bit) AS t_visited, groupBitOr(needs) AS t_needed,
+        minIf(start_ns, step != 0) AS t_first, maxIf(end_ns, step != 0) AS t_last
     FROM spans WHERE step != 0 OR tagged != 0 GROUP BY trace
 ),
 journeys AS (
-    SELECT arraySort(arrayFlatten(groupArray(part))) AS seq
-    FROM traces WHERE notEmpty(part) GROUP BY if(key != 0, key, trace)
+    SELECT arraySort(starts_all) AS starts, {ordered}, visited, needed, first_start, last_end
+    FROM (
+        SELECT {flattened},
+               groupBitOr(t_visited) AS visited, groupBitOr(t_needed) AS needed,
+               min(t_first) AS first_start, max(t_last) AS last_end
+        FROM traces WHERE notEmpty(t_starts) GROUP BY if(key != 0, key, trace)
+    )
 )"""
 
 
 def unmapped_query(
-    blueprint: Any, start: datetime, end: datetime, limit: int, table: str = TRACES_TABLE
+    blueprint: Any,
+    start: datetime,
+    end: datetime,
+    limit: int,
+    columns: SpanColumns = TRACE_COLUMNS,
+    table: str = TRACES_TABLE,
 ) -> SqlQuery:
     """The `limit` busiest (service, span name) pairs in [start, end) that no step binds.
 
     Columns: service, span_name, spans.
     """
     identifier(table)
-    step = step_index_expression(blueprint, TRACE_COLUMNS, prefix="s")
+    step = step_index_expression(blueprint, columns, prefix="s")
     sql = f"""
 SELECT ServiceName AS service, SpanName AS span_name, count() AS spans
 FROM {table}
@@ -265,20 +312,23 @@ def _scan_params(scan: Scan) -> dict[str, Any]:
 def _design_params(graph: JourneyGraph) -> dict[str, Any]:
     """Per-step facts as arrays indexed by the SQL step index (1-based), plus the expected transitions."""
     index = {step_id: n + 1 for n, step_id in enumerate(graph.step_ids)}
-    steps = graph.steps
+    never = 2**63 - 1  # no objective: no span is slow, no wait is long
     return {
-        "q_actor": [step.actor for step in steps],
-        "q_lane": [LANES.index(step.lane) + 1 if step.lane in LANES else 0 for step in steps],
-        "q_start": [int(step.id in graph.start) for step in steps],
-        "q_end": [int(step.id in graph.end) for step in steps],
-        "q_resolution": [int(step.resolution) for step in steps],
-        "q_customer": [int(step.lane == "customer") for step in steps],
-        "q_latency": [_ns(step.latency_threshold_s) if step.latency_threshold_s is not None else 0 for step in steps],
-        "q_max_wait": [_ns(step.max_wait_s) if step.max_wait_s is not None else 0 for step in steps],
-        "q_required": [[index[d] for d in graph.required_before[step.id]] for step in steps],
-        "q_expected": sorted(
-            index[a] * 65536 + index[b] for a, b in graph.expected if a in index and b in index
-        ),
+        "q_index": index,
+        "q_actor": [step.actor for step in graph.steps],
+        # step index | lane << 17 | resolution << 20 | customer lane << 21; the error bit (<< 16) is per span
+        "q_meta": [
+            n + 1
+            + ((LANES.index(step.lane) + 1 if step.lane in LANES else 0) << 17)
+            + (int(step.resolution) << 20)
+            + (int(step.lane == "customer") << 21)
+            for n, step in enumerate(graph.steps)
+        ],
+        "q_start": [int(step.id in graph.start) for step in graph.steps],
+        "q_end_mask": sum(1 << (index[s] - 1) for s in graph.end if s in index),
+        "q_latency": [_ns(s.latency_threshold_s) if s.latency_threshold_s is not None else never for s in graph.steps],
+        "q_max_wait": [_ns(s.max_wait_s) if s.max_wait_s is not None else never for s in graph.steps],
+        "q_expected": sorted(index[a] * 65536 + index[b] for a, b in graph.expected if a in index and b in index),
         "q_timeout": int(graph.timeout_s * _NS),
     }
 

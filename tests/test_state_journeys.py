@@ -136,13 +136,14 @@ def test_lead_time_process_time_flow_efficiency_handoffs_and_repeats(ch) -> None
     assert journey.repeats == 1
 
 
-def test_process_time_counts_overlapping_steps_once(ch) -> None:
+def test_process_time_sums_step_durations_even_when_steps_overlap(ch) -> None:
     insert(ch, origin(9), [
         step_span("a", 0, 10, "j"), step_span("b", 2, 3, "j"), step_span("c", 12, 1, "j"), step_span("d", 13, 1, "j"),
     ])  # fmt: skip
     journey = state_of(ch, LINE, 9).journey
     assert journey.lead_time_mean_s == pytest.approx(14.0)
-    assert journey.process_time_mean_s == pytest.approx(12.0)
+    assert journey.process_time_mean_s == pytest.approx(10 + 3 + 1 + 1)
+    assert journey.flow_efficiency == pytest.approx(15 / 14)  # above 1: steps ran in parallel
 
 
 SUPPORT = """
