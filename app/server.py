@@ -106,6 +106,10 @@ def create_app(ctx: AppContext) -> flask.Flask:
     from app.dashboard import create_dash
 
     create_dash(app, ctx)
+
+    from app.auth import install as install_access_control
+
+    install_access_control(app, ctx)
     return app
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from collectors.db import DEFAULT_DSN
@@ -39,3 +39,44 @@ class Settings(BaseSettings):
     evaluate_every_s: float = Field(5.0, gt=0, description="alert evaluation interval")
     evaluate_alerts: bool = True
     refresh_ms: int = Field(5000, ge=500, description="dashboard auto-refresh interval")
+
+    # Access control, sessions and request limits (app/auth; docs/security.md).
+    auth_file: Path | None = Field(
+        None, description="users and API tokens (TOML or YAML); without it only a loopback bind may start"
+    )
+    secret_key: SecretStr | None = Field(
+        None, description="signs session cookies; when unset, read from secret_key_file"
+    )
+    secret_key_file: Path = Field(
+        Path(".touchpoint/secret_key"), description="created (mode 0600) on first start when missing"
+    )
+    secure_cookies: bool = Field(
+        False, description="always mark cookies Secure (they are whenever the request came over HTTPS)"
+    )
+    forwarded_hops: int = Field(
+        0, ge=0, le=5, description="trust X-Forwarded-For/-Proto/-Host from this many reverse proxies"
+    )
+    session_hours: float = Field(12.0, gt=0, le=24 * 30, description="a sign-in lasts this long")
+    ingest_rate_per_s: float = Field(
+        200.0, ge=0, description="OTLP requests per second per client (0: no limit)"
+    )
+    ingest_burst: int = Field(400, ge=1, description="OTLP requests a client may send at once above the rate")
+    api_rate_per_s: float = Field(
+        50.0, ge=0, description="API and dashboard requests per second per client (0: no limit)"
+    )
+    api_burst: int = Field(200, ge=1, description="API and dashboard requests a client may send at once")
+    login_attempts_per_min: float = Field(
+        10.0, gt=0, description="sign-in attempts per minute per address and per user name"
+    )
+    max_api_body_bytes: int = Field(
+        1024 * 1024, ge=1024, description="request body limit for the API, the dashboard and sign-in"
+    )
+    ingest_concurrency: int = Field(
+        0, ge=0, description="OTLP requests at once; more get 503 (0: half the threads; the rest serve UI)"
+    )
+    dedup_memory_spans: int = Field(
+        1_000_000, ge=0, description="span ids remembered to drop retried spans (0: no deduplication)"
+    )
+    dedup_seed_hours: float = Field(
+        1.0, ge=0, description="at start, remember the span ids stored with timestamps this recent"
+    )

@@ -1,0 +1,181 @@
+"""Dropping spans already stored, so that a client retrying a batch never counts a span twice.
+
+OTLP clients resend a batch whenever they did not get a 200: after a timeout, a 503, or a server that died
+between committing the insert and answering. Every figure Touchpoint shows (raw spans, the per-minute rollup
+its materialized view fills, alert statistics) counts rows, so a resent span must not become a second row.
+
+:class:`DeduplicatingWriter` sits between the receiver and the
+:class:`~collectors.clickhouse_writer.SpanWriter`: it remembers the (TraceId, SpanId) of the spans it
+committed — the last `capacity` of them, in memory — and drops those it sees again. Spans of a request
+still being committed are "in flight": a retry that overlaps them is answered 503 + Retry-After, never
+stored twice. At start the memory is seeded from the spans stored
+with recent timestamps, which covers batches committed just before a crash and resent after the restart.
+
+Limits (documented in docs/security.md): the memory is per process (gunicorn workers on a ClickHouse server
+each keep their own), bounded (older than `capacity` spans ago are not recognised), and spans written straight
+into ClickHouse by a collector's exporter do not pass here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+from clickhouse_connect.driver.client import Client
+
+from collectors.clickhouse_writer import SpanWriter
+from collectors.errors import Overloaded
+from collectors.schema import TRACES_TABLE
+
+log = logging.getLogger(__name__)
+
+
+def span_key(trace_id: str, span_id: str) -> int:
+    """A span's identity as a 64-bit number (Python's keyed string hash, new key per process: unforgeable)."""
+    return hash(trace_id + span_id)
+
+
+class RecentSpans:
+    """The keys of the last `capacity` spans remembered, in two generations: a lookup is two set probes,
+    memory stays under `capacity` keys."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._current: set[int] = set()
+        self._previous: set[int] = set()
+
+    def __contains__(self, key: int) -> bool:
+        return key in self._current or key in self._previous
+
+    def __len__(self) -> int:
+        return len(self._current) + len(self._previous)
+
+    def add(self, keys: list[int]) -> None:
+        """Remember `keys`; once the newer generation holds half the capacity, the older one is forgotten."""
+        half = max(1, self.capacity // 2)
+        for key in keys:
+            self._current.add(key)
+            if len(self._current) >= half:
+                self._previous, self._current = self._current, set()
+
+
+@dataclass
+class DedupStats:
+    """Counters for health and tests."""
+
+    spans_dropped: int = 0  # already stored: not written again
+    retries_refused: int = 0  # requests answered 503 because their spans were still being stored
+    seeded: int = 0  # span keys loaded at start
+
+
+class DeduplicatingWriter:
+    """A SpanWriter front that writes only spans not already stored (or being stored)."""
+
+    def __init__(self, writer: SpanWriter, capacity: int) -> None:
+        self.writer = writer
+        self.recent = RecentSpans(capacity)
+        self.stats = DedupStats()
+        self._in_flight: dict[int, int] = {}  # key -> number of pending writes holding it
+        self._lock = threading.Lock()
+
+    def seed(self, client: Client, since: datetime, table: str = TRACES_TABLE) -> int:
+        """Remember the spans stored with a Timestamp at or after `since` (the newest `capacity` of them)."""
+        if self.recent.capacity <= 0:
+            return 0
+        result = client.query_arrow(
+            f"SELECT concat(TraceId, SpanId) AS k FROM {table} WHERE Timestamp >= {{since:DateTime64(9)}} "
+            "ORDER BY Timestamp DESC LIMIT {n:UInt64}",
+            parameters={"since": since, "n": self.recent.capacity},
+        )
+        keys = [hash(k) for k in reversed(result.column("k").to_pylist())]
+        with self._lock:
+            self.recent.add(keys)
+        self.stats.seeded = len(keys)
+        log.info("remembered stored span ids to drop retried spans", extra={"spans": len(keys)})
+        return len(keys)
+
+    def write(self, table: pa.Table, timeout: float | None = None) -> int:
+        """Commit the rows of `table` not already stored; returns the number of rows of `table` now stored.
+
+        Raises Overloaded (503 + Retry-After) when some of its spans are being stored by an earlier request
+        that has not finished: the client's next retry finds them stored, or stores them if that one failed.
+        """
+        return self.submit(table).result(timeout)
+
+    def submit(self, table: pa.Table) -> Future[int]:
+        """Queue the new rows of `table`; the future gives `table`'s row count once they are committed."""
+        if self.recent.capacity <= 0 or table.num_rows == 0:
+            return self.writer.submit(table)
+        trace_ids, span_ids = table.column("TraceId").to_pylist(), table.column("SpanId").to_pylist()
+        keys = [span_key(t, s) for t, s in zip(trace_ids, span_ids, strict=True)]
+        fresh = self._claim(keys)
+        rows = table if len(fresh) == len(keys) else table.take(pa.array(fresh, pa.int64()))
+        claimed = [keys[i] for i in fresh]
+        try:
+            inner = self.writer.submit(rows)
+        except BaseException:
+            self._settle(claimed, stored=False)
+            raise
+        outer: Future[int] = Future()
+
+        def done(future: Future[int]) -> None:
+            error = future.exception()
+            self._settle(claimed, stored=error is None)
+            if error is None:
+                outer.set_result(table.num_rows)
+            else:
+                outer.set_exception(error)
+
+        inner.add_done_callback(done)
+        return outer
+
+    def _claim(self, keys: list[int]) -> list[int]:
+        """Indexes of the rows to write; marks their keys in flight. Raises Overloaded on overlap."""
+        with self._lock:
+            if any(key in self._in_flight for key in keys):
+                self.stats.retries_refused += 1
+                raise Overloaded(
+                    "spans of this request are still being stored by an earlier request; retry shortly", 1.0
+                )
+            fresh: list[int] = []
+            batch: set[int] = set()
+            for index, key in enumerate(keys):
+                if key in self.recent or key in batch:
+                    continue
+                batch.add(key)
+                fresh.append(index)
+            for index in fresh:
+                self._in_flight[keys[index]] = 1
+            self.stats.spans_dropped += len(keys) - len(fresh)
+        return fresh
+
+    def _settle(self, keys: list[int], stored: bool) -> None:
+        with self._lock:
+            for key in keys:
+                self._in_flight.pop(key, None)
+            if stored:
+                self.recent.add(keys)
+
+
+def install_span_dedup(
+    receiver: Any, writer: SpanWriter, client: Client, capacity: int, now: datetime, seed_hours: float
+) -> DeduplicatingWriter | None:
+    """Put a DeduplicatingWriter between `receiver` and `writer`, seeded from the last `seed_hours`."""
+    if capacity <= 0:
+        return None
+    front = DeduplicatingWriter(writer, capacity)
+    if seed_hours > 0:
+        try:
+            front.seed(client, now - timedelta(hours=seed_hours))
+        except Exception as exc:  # noqa: BLE001 - a server without the memory still stores every span once
+            log.warning(
+                "could not load recent span ids; retried spans stored before this start may count twice",
+                extra={"error": str(exc)},
+            )
+    receiver.writer = front
+    return front
