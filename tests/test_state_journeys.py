@@ -227,3 +227,34 @@ def test_window_without_spans_has_no_data(ch) -> None:
     assert {s.health.value for s in state.steps} == {"no_data"}
     assert state.journey.journeys == 0 and state.journey.completion_rate is None
     assert state.source == "raw" and state.journey_window is None
+
+
+def test_convention_columns_and_the_attribute_map_give_the_same_answer(ch) -> None:
+    from blueprints.journey_graph import journey_graph
+    from blueprints.selectors import TRACE_COLUMNS
+    from blueprints.state_sql import Scan, journey_query
+    from blueprints.trace_columns import CONVENTION_COLUMNS, trace_columns
+
+    insert(ch, origin(17), DROPS + [step_span("b", 5, 1, "k", attributes={"actor.type": "person", "actor.id": "x"})])
+    bp = blueprint(KEYED)
+    start = origin(17)
+    scan = Scan(start, start + timedelta(hours=1), start, 120, start + timedelta(hours=1))
+    answers = []
+    for columns in (TRACE_COLUMNS, CONVENTION_COLUMNS):
+        query = journey_query(bp, journey_graph(bp), scan, columns)
+        answers.append(sorted(map(repr, ch.query(query.sql, parameters=query.params).result_rows)))
+    assert trace_columns(ch) == CONVENTION_COLUMNS
+    assert answers[0] == answers[1] and len(answers[0]) > 10
+
+
+def test_blueprints_beyond_64_steps_use_wide_step_masks(ch) -> None:
+    steps = "\n".join(
+        f"  - {{id: s{n}, name: S{n}, lane: frontstage, stage: all, actor: system, select: {{step: s{n}}}}}"
+        for n in range(70)
+    )
+    flows = "\n".join(f"  - {{from: s{n}, to: s{n + 1}}}" for n in range(69))
+    wide = f"id: wide\nname: Wide\nstages: [{{id: all, name: All}}]\nsteps:\n{steps}\nflows:\n{flows}\n"
+    insert(ch, origin(18), [step_span(f"s{n}", n, 0.5, "j") for n in range(70) if n != 66])
+    state = state_of(ch, wide, 18)
+    assert state.conformance.skipped == {"s66": 1}
+    assert state.journey.completed == 1 and state.edges[-1].from_step == "s68"
