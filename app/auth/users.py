@@ -174,12 +174,16 @@ def _parse(path: Path, raw: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise AuthConfigInvalid(f"users file {path}: is not UTF-8 text ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
+        located = re.fullmatch(r"(.*) \(at line (\d+), column (\d+)\)", str(exc))
+        if located:
+            what, line, column = located.groups()
+            raise AuthConfigInvalid(f"users file {path}:{line}:{column}: is not valid TOML: {what}") from None
         raise AuthConfigInvalid(f"users file {path}: is not valid TOML: {exc}") from None
 
 
 def _parse_yaml(path: Path, raw: bytes) -> Any:
     from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
     from ruamel.yaml.events import AliasEvent
 
     try:
@@ -195,6 +199,11 @@ def _parse_yaml(path: Path, raw: bytes) -> Any:
         return YAML(typ="safe", pure=True).load(text)
     except UnicodeDecodeError as exc:
         raise AuthConfigInvalid(f"users file {path}: is not UTF-8 text ({exc})") from None
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        what = exc.problem or exc.context or "cannot be read"
+        raise AuthConfigInvalid(f"users file {path}{where}: is not valid YAML: {what}") from None
     except YAMLError as exc:
         raise AuthConfigInvalid(f"users file {path}: is not valid YAML: {exc}") from None
 
