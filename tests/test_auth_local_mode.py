@@ -39,11 +39,10 @@ def test_local_mode_needs_no_sign_in(server) -> None:  # noqa: ANN001
 
 
 def test_local_mode_refuses_changes_from_other_sites(server) -> None:  # noqa: ANN001
-    evil = requests.post(server.url + "/api/v1/silences", json={}, headers={"Origin": "http://evil.example"})
-    fetched = requests.post(
-        server.url + "/api/v1/silences", json={}, headers={"Sec-Fetch-Site": "cross-site"}
-    )
-    own = requests.post(server.url + "/api/v1/silences", json={}, headers={"Origin": server.url})
+    silences = server.url + "/api/v1/silences"
+    evil = requests.post(silences, json={}, headers={"Origin": "http://evil.example"})
+    fetched = requests.post(silences, json={}, headers={"Sec-Fetch-Site": "cross-site"})
+    own = requests.post(silences, json={}, headers={"Origin": server.url})
 
     assert evil.status_code == 403
     assert evil.json()["error"] == (
@@ -99,8 +98,8 @@ def test_non_loopback_bind_without_users_is_refused_with_what_to_do() -> None:
 
     assert str(refused.value) == (
         "touchpoint serve: refusing to listen on 0.0.0.0 without sign-in: anyone who can reach it could "
-        "change blueprints and silence alerts. Either bind to 127.0.0.1 (local mode, no sign-in), or create a users "
-        "file and set TOUCHPOINT_AUTH_FILE=/path/to/users.toml (see docs/security.md; "
+        "change blueprints and silence alerts. Either bind to 127.0.0.1 (local mode, no sign-in), or "
+        "create a users file and set TOUCHPOINT_AUTH_FILE=/path/to/users.toml (see docs/security.md; "
         "`python -m app.auth hash-password` makes password hashes)."
     )
 
@@ -130,9 +129,7 @@ def test_serve_with_a_broken_users_file_exits_1_naming_the_problem(serve_process
 
 
 @pytest.mark.slow
-def test_serve_on_all_interfaces_with_users_starts_and_asks_for_sign_in(
-    serve_process, tmp_path: Path
-) -> None:  # noqa: ANN001
+def test_serve_on_all_interfaces_with_users_asks_for_sign_in(serve_process, tmp_path: Path) -> None:  # noqa: ANN001
     users = tmp_path / "users.toml"
     shutil.copy(USERS, users)
     process = serve_process(args=["--host", "0.0.0.0"], extra_env={"TOUCHPOINT_AUTH_FILE": str(users)})
