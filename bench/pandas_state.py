@@ -45,16 +45,27 @@ class PandasFigures:
     def agrees_with(self, state: BlueprintState) -> bool:
         """True when step counts and errors, edge counts, wait means and journey counts match the state."""
         ids = [s.step_id for s in state.steps]
-        ok = all(self.counts.get(i + 1, 0) == s.count and self.errors.get(i + 1, 0) == s.errors for i, s in enumerate(state.steps))
-        ok &= {(ids[a - 1], ids[b - 1]): n for (a, b), n in self.edges.items()} == {(e.from_step, e.to_step): e.count for e in state.edges}
+        ok = all(
+            self.counts.get(i + 1, 0) == s.count and self.errors.get(i + 1, 0) == s.errors
+            for i, s in enumerate(state.steps)
+        )
+        ok &= {(ids[a - 1], ids[b - 1]): n for (a, b), n in self.edges.items()} == {
+            (e.from_step, e.to_step): e.count for e in state.edges
+        }
         for i, s in enumerate(state.steps):
             mine = self.wait_means.get(i + 1)
-            ok &= (mine is None and s.wait_mean_s is None) or (mine is not None and s.wait_mean_s is not None and abs(mine - s.wait_mean_s) <= 1e-6 * max(1.0, mine))
+            ok &= (mine is None and s.wait_mean_s is None) or (
+                mine is not None
+                and s.wait_mean_s is not None
+                and abs(mine - s.wait_mean_s) <= 1e-6 * max(1.0, mine)
+            )
         ok &= (self.journeys, self.completed) == (state.journey.journeys, state.journey.completed)
         return bool(ok)
 
 
-def pandas_state(frame: pd.DataFrame, blueprint: Any, start: datetime, end: datetime, points: int = 30) -> PandasFigures:
+def pandas_state(
+    frame: pd.DataFrame, blueprint: Any, start: datetime, end: datetime, points: int = 30
+) -> PandasFigures:
     """Bind steps, then per-step, series, edge, journey and unmapped figures, as compute_state does."""
     graph = journey_graph(blueprint)
     steps = list(blueprint.steps)
@@ -77,13 +88,22 @@ def pandas_state(frame: pd.DataFrame, blueprint: Any, start: datetime, end: date
     duration = (mapped.end - mapped.start) / 1e9
     mapped = mapped.assign(prev=prev_step, wait=wait, duration=duration)
 
-    per_step = mapped.groupby("step").agg(count=("step", "size"), errors=("err", "sum"), wait_mean=("wait", "mean"))
+    per_step = mapped.groupby("step").agg(
+        count=("step", "size"), errors=("err", "sum"), wait_mean=("wait", "mean")
+    )
     quantiles = mapped.groupby("step").duration.quantile([0.5, 0.9, 0.95, 0.99]).unstack()
     wait_p95 = mapped.groupby("step").wait.quantile(0.95)
     bucket_ns = max(1, int((end - start).total_seconds() / points)) * 10**9
     bucket = (mapped.start - int(start.timestamp() * 1e9)) // bucket_ns
-    series = mapped.assign(bucket=bucket).groupby(["step", "bucket"]).agg(
-        count=("step", "size"), errors=("err", "sum"), p95=("duration", lambda d: d.quantile(0.95)), wait=("wait", "mean")
+    series = (
+        mapped.assign(bucket=bucket)
+        .groupby(["step", "bucket"])
+        .agg(
+            count=("step", "size"),
+            errors=("err", "sum"),
+            p95=("duration", lambda d: d.quantile(0.95)),
+            wait=("wait", "mean"),
+        )
     )
     moves = mapped[mapped.prev > 0]
     edges = moves.groupby(["prev", "step"]).wait.agg(["count", "mean", "median", lambda w: w.quantile(0.95)])
@@ -117,7 +137,9 @@ def pandas_state(frame: pd.DataFrame, blueprint: Any, start: datetime, end: date
     skipped = {}
     for required in {r for s in graph.step_ids for r in graph.required_before[s]}:
         r = index[required]
-        needs = [index[s] for s in graph.step_ids if required in graph.required_before[s] and index[s] in visited]
+        needs = [
+            index[s] for s in graph.step_ids if required in graph.required_before[s] and index[s] in visited
+        ]
         if needs and r in visited:
             skipped[required] = int((visited[needs].any(axis=1) & ~visited[r]).sum())
     unmapped = frame[frame.step == 0].groupby(["service", "span"], observed=True).size().nlargest(10)
@@ -129,9 +151,10 @@ def pandas_state(frame: pd.DataFrame, blueprint: Any, start: datetime, end: date
         journeys=len(began),
         completed=len(done),
         extra={
-            "quantiles": quantiles, "wait_p95": wait_p95, "series": series, "edges": edges, "drop_off": drop_off,
-            "lead": (done.finish - done.begin).mean(), "busy": done.busy.mean(), "handoffs": done.handoffs.mean(),
-            "repeats": int((began.distinct < began.n).sum()), "skipped": skipped, "unmapped": unmapped,
+            "quantiles": quantiles, "wait_p95": wait_p95, "series": series, "edges": edges,
+            "drop_off": drop_off, "lead": (done.finish - done.begin).mean(), "busy": done.busy.mean(),
+            "handoffs": done.handoffs.mean(), "repeats": int((began.distinct < began.n).sum()),
+            "skipped": skipped, "unmapped": unmapped,
         },
     )  # fmt: skip
 
@@ -161,4 +184,3 @@ def _matches(frame: pd.DataFrame, select: Any) -> pd.Series:
     if getattr(select, "attributes", None):
         raise ValueError("the pandas baseline binds service, span and blueprint.step only")
     return condition
-

@@ -34,10 +34,12 @@ def rank_bottlenecks(
         utilisation = _utilisation(figures, window_s)
         evidence = (
             f"Journeys waited {duration_text(figures.wait_mean_s)} on average before {design.name} "
-            f"({figures.waits} times, {duration_text(total)} in total, {_share(total, all_waiting)} of all waiting)"
+            f"({figures.waits} times, {duration_text(total)} in total, "
+            f"{_share(total, all_waiting)} of all waiting)"
         )
         if design.max_wait_s is not None and figures.wait_p95_s is not None:
-            evidence += f"; p95 {duration_text(figures.wait_p95_s)} against a {duration_text(design.max_wait_s)} limit"
+            allowed = duration_text(design.max_wait_s)
+            evidence += f"; p95 {duration_text(figures.wait_p95_s)} against a {allowed} limit"
         if utilisation is not None and figures.in_flight:
             evidence += f"; {figures.in_flight} in flight, {utilisation:.1f}x what the steady flow explains"
         ranked.append(
@@ -66,14 +68,17 @@ def rank_bottlenecks(
                 count=edge.count,
                 evidence=(
                     f"{edge.count} journeys went from {graph.step(edge.from_step).name} to "
-                    f"{graph.step(edge.to_step).name} and waited {duration_text(edge.wait_mean_s)} on average "
+                    f"{graph.step(edge.to_step).name} and waited "
+                    f"{duration_text(edge.wait_mean_s)} on average "
                     f"({duration_text(total)} in total, {_share(total, all_waiting)} of all waiting)"
                     + ("" if edge.expected else "; this transition is not in the design")
                     + "."
                 ),
             )
         )
-    ranked.sort(key=lambda b: (-b.total_wait_s, b.kind != "step", b.step_id or "", b.from_step or "", b.to_step or ""))
+    ranked.sort(
+        key=lambda b: (-b.total_wait_s, b.kind != "step", b.step_id or "", b.from_step or "", b.to_step or "")
+    )
     return ranked[:limit]
 
 

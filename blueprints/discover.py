@@ -75,7 +75,13 @@ class Draft:
 def discover(client: Any, start: datetime, end: datetime, options: DiscoverOptions | None = None) -> Draft:
     """Draft a blueprint from the spans in [start, end)."""
     options = options or DiscoverOptions()
-    params = {"from": start, "to": end, "limit": options.max_steps, "min": options.min_spans, "key": options.journey_key}
+    params = {
+        "from": start,
+        "to": end,
+        "limit": options.max_steps,
+        "min": options.min_spans,
+        "key": options.journey_key,
+    }
     names = client.query(_CANDIDATES_SQL, parameters=params).result_rows
     candidates = [Candidate(*row[:10]) for row in names]
     keyed = bool(names) and any(row[10] for row in names)
@@ -84,16 +90,28 @@ def discover(client: Any, start: datetime, end: datetime, options: DiscoverOptio
     if candidates:
         result = client.query(
             _TRANSITIONS_SQL,
-            parameters={**params, "hashes": [_candidate_hash_args(c) for c in candidates], "keyed": int(keyed)},
+            parameters={
+                **params,
+                "hashes": [_candidate_hash_args(c) for c in candidates],
+                "keyed": int(keyed),
+            },
         )
         transitions = [(int(a), int(b), int(n), float(p)) for a, b, n, p in result.result_rows]
         journeys = sum(n for a, _, n, _ in transitions if a == 0)
     document = draft_blueprint(candidates, transitions, options, keyed)
-    return Draft(document=document, yaml=draft_yaml(document), spans=sum(c.spans for c in candidates), journeys=journeys)
+    return Draft(
+        document=document,
+        yaml=draft_yaml(document),
+        spans=sum(c.spans for c in candidates),
+        journeys=journeys,
+    )
 
 
 def draft_blueprint(
-    candidates: list[Candidate], transitions: list[tuple[int, int, int, float]], options: DiscoverOptions, keyed: bool
+    candidates: list[Candidate],
+    transitions: list[tuple[int, int, int, float]],
+    options: DiscoverOptions,
+    keyed: bool,
 ) -> dict[str, Any]:
     """The blueprint document: `transitions` are (from, to, journeys, mean position of `to`) with 1-based
     candidate indexes and 0 for a journey's beginning (as from) or end (as to)."""
@@ -106,8 +124,12 @@ def draft_blueprint(
             position[b][0] += mean_position * n
             position[b][1] += n
     first_share = {b: n / max(1, outgoing[0]) for a, b, n, _ in transitions if a == 0 and b}
-    where = {i: position[i][0] / position[i][1] if position[i][1] else 0.5 for i in range(1, len(candidates) + 1)}
-    order = sorted(where, key=lambda i: (where[i], -candidates[i - 1].spans, i))  # as journeys go, left to right
+    where = {
+        i: position[i][0] / position[i][1] if position[i][1] else 0.5 for i in range(1, len(candidates) + 1)
+    }
+    order = sorted(
+        where, key=lambda i: (where[i], -candidates[i - 1].spans, i)
+    )  # as journeys go, left to right
     steps = []
     touchpoints: dict[str, str] = {}
     for index in order:
@@ -118,11 +140,15 @@ def draft_blueprint(
             "name": candidate.step_attribute or candidate.span_name,
             "lane": lane,
             "stage": STAGES[min(len(STAGES) - 1, int(where[index] * len(STAGES)))][0],
-            "actor": candidate.actor_type if candidate.actor_type in ACTORS else ("person" if lane == "customer" else "system"),
+            "actor": candidate.actor_type
+            if candidate.actor_type in ACTORS
+            else ("person" if lane == "customer" else "system"),
         }
         if candidate.touchpoint:
             step["touchpoint"] = _slug(candidate.touchpoint)
-            touchpoints.setdefault(step["touchpoint"], candidate.channel if candidate.channel in CHANNELS else "other")
+            touchpoints.setdefault(
+                step["touchpoint"], candidate.channel if candidate.channel in CHANNELS else "other"
+            )
         select: dict[str, Any] = {"service": candidate.service}
         if candidate.step_attribute:
             select["step"] = candidate.step_attribute
@@ -139,8 +165,12 @@ def draft_blueprint(
     for a, b, n, _ in sorted(transitions, key=lambda t: (rank.get(t[0], -1), -t[2], rank.get(t[1], -1))):
         if a and b and kept(a, n):
             flows.setdefault(ids[a - 1], []).append(ids[b - 1])
-    starts = [ids[b - 1] for a, b, n, _ in sorted(transitions, key=lambda t: -t[2]) if a == 0 and b and kept(0, n)]
-    ends = [ids[a - 1] for a, b, n, _ in sorted(transitions, key=lambda t: -t[2]) if b == 0 and a and kept(a, n)]
+    starts = [
+        ids[b - 1] for a, b, n, _ in sorted(transitions, key=lambda t: -t[2]) if a == 0 and b and kept(0, n)
+    ]
+    ends = [
+        ids[a - 1] for a, b, n, _ in sorted(transitions, key=lambda t: -t[2]) if b == 0 and a and kept(a, n)
+    ]
     used_stages = {step["stage"] for step in steps}
     document: dict[str, Any] = {
         "id": options.blueprint_id,
@@ -150,7 +180,9 @@ def draft_blueprint(
         "stages": [{"id": sid, "name": name} for sid, name in STAGES if sid in used_stages],
     }
     if touchpoints:
-        document["touchpoints"] = [{"id": t, "name": t.replace("-", " ").capitalize(), "channel": c} for t, c in touchpoints.items()]
+        document["touchpoints"] = [
+            {"id": t, "name": t.replace("-", " ").capitalize(), "channel": c} for t, c in touchpoints.items()
+        ]
     document["steps"] = steps
     document["flows"] = [{"from": a, "to": b[0] if len(b) == 1 else b} for a, b in flows.items()]
     if starts:
@@ -242,9 +274,11 @@ FROM (
         FROM (
             SELECT
                 toUInt32(indexOf({{hashes:Array(String)}},
-                        concat(ServiceName, '\\x1f', SpanName, '\\x1f', SpanAttributes['blueprint.step']))) AS step,
+                        concat(ServiceName, '\\x1f', SpanName, '\\x1f',
+                               SpanAttributes['blueprint.step']))) AS step,
                 toUnixTimestamp64Nano(Timestamp) AS start,
-                if({{keyed:UInt8}} = 1 AND SpanAttributes[{{key:String}}] != '', SpanAttributes[{{key:String}}], TraceId)
+                if({{keyed:UInt8}} = 1 AND SpanAttributes[{{key:String}}] != '',
+                   SpanAttributes[{{key:String}}], TraceId)
                     AS journey
             FROM {TRACES_TABLE}
             WHERE Timestamp >= {{from:DateTime64(9)}} AND Timestamp < {{to:DateTime64(9)}}

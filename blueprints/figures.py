@@ -74,7 +74,9 @@ class JourneyFigures:
     busy_sum_s: float = 0.0
     handoffs_sum: int = 0
     skipped: Mapping[str, int] = field(default_factory=dict)
-    drop_off: Mapping[str, tuple[int, int, int]] = field(default_factory=dict)  # (error, abandoned, wrong path)
+    drop_off: Mapping[str, tuple[int, int, int]] = field(
+        default_factory=dict
+    )  # (error, abandoned, wrong path)
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,9 @@ def parse_rollup_rows(rows: Iterable[Mapping[str, Any]], step_ids: Sequence[str]
             )
         else:
             series[(step, int(row["bucket"]))] = BucketFigures(
-                count=int(row["spans"]), errors=int(row["errors"]), p95_s=_seconds(quantiles[QUANTILES.index(0.95)])
+                count=int(row["spans"]),
+                errors=int(row["errors"]),
+                p95_s=_seconds(quantiles[QUANTILES.index(0.95)]),
             )
     return Observed(steps=steps, series=series, edges=(), journeys=JourneyFigures())
 
@@ -200,7 +204,9 @@ def merge_walked(counted: Observed, walked: Observed) -> Observed:
         )
         for key, figures in counted.series.items()
     }
-    return Observed(steps=steps, series=series, edges=walked.edges, journeys=walked.journeys, unmapped=counted.unmapped)
+    return Observed(
+        steps=steps, series=series, edges=walked.edges, journeys=walked.journeys, unmapped=counted.unmapped
+    )
 
 
 def _percentiles(values: Sequence[float]) -> dict[int, float | None]:

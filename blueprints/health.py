@@ -51,14 +51,24 @@ class StepVerdict:
     score: float | None
 
 
-def objective_statuses(design: StepDesign, figures: StepFigures, policy: HealthPolicy) -> list[ObjectiveStatus]:
+def objective_statuses(
+    design: StepDesign, figures: StepFigures, policy: HealthPolicy
+) -> list[ObjectiveStatus]:
     """The step's availability, latency and wait objectives against what was measured."""
     statuses: list[ObjectiveStatus] = []
     count = figures.count
     if design.availability is not None:
         actual = 1.0 - figures.errors / count if count else None
         burn = (figures.errors / count) / (1.0 - design.availability) if count else None
-        statuses.append(_status("availability", design.availability, actual, actual is not None and actual >= design.availability, burn))
+        statuses.append(
+            _status(
+                "availability",
+                design.availability,
+                actual,
+                actual is not None and actual >= design.availability,
+                burn,
+            )
+        )
     if design.latency_threshold_s is not None and design.latency_percentile is not None:
         observed = figures.percentiles_s.get(design.latency_percentile) if count else None
         allowed = 1.0 - design.latency_percentile / 100.0
@@ -120,7 +130,9 @@ def effective(
 
 
 def touchpoint_states(
-    graph: JourneyGraph, effective_steps: Mapping[str, tuple[Health, float | None]], paths: Sequence[ImpactPath]
+    graph: JourneyGraph,
+    effective_steps: Mapping[str, tuple[Health, float | None]],
+    paths: Sequence[ImpactPath],
 ) -> list[TouchpointState]:
     """Each touchpoint with its score, health and the impact paths reaching it."""
     states = []
@@ -171,7 +183,9 @@ def worst(healths: Sequence[Health]) -> Health:
     return max(healths, key=_RANK.__getitem__, default=Health.NO_DATA)
 
 
-def _status(kind: str, target: float, actual: float | None, met: bool | None, burn: float | None) -> ObjectiveStatus:
+def _status(
+    kind: str, target: float, actual: float | None, met: bool | None, burn: float | None
+) -> ObjectiveStatus:
     return ObjectiveStatus(
         kind=kind,
         target=target,

@@ -84,7 +84,11 @@ def journey_graph(blueprint: Any) -> JourneyGraph:
     """The graph of a blueprint; `start`/`end` default to steps without incoming/outgoing flows."""
     steps = tuple(_step_design(step) for step in blueprint.steps)
     ids = [step.id for step in steps]
-    edges = [(source, target) for flow in (getattr(blueprint, "flows", None) or []) for source, target in _flow_edges(flow)]
+    edges = [
+        (source, target)
+        for flow in (getattr(blueprint, "flows", None) or [])
+        for source, target in _flow_edges(flow)
+    ]
     expected = frozenset(edges)
     start = frozenset(getattr(blueprint, "start", None) or [s for s in ids if all(t != s for _, t in edges)])
     end = frozenset(getattr(blueprint, "end", None) or [s for s in ids if all(f != s for f, _ in edges)])
@@ -225,7 +229,9 @@ def _reachable(ids: list[str], edges: list[tuple[str, str]], start: frozenset[st
     return seen
 
 
-def _serves(raw_steps: Iterable[Any], steps: tuple[StepDesign, ...], edges: list[tuple[str, str]]) -> dict[str, tuple[str, ...]]:
+def _serves(
+    raw_steps: Iterable[Any], steps: tuple[StepDesign, ...], edges: list[tuple[str, str]]
+) -> dict[str, tuple[str, ...]]:
     """Backstage/support step -> the customer-facing steps it serves: as declared, else the nearest
     customer/frontstage steps reachable downstream along the flows."""
     lanes = {step.id: step.lane for step in steps}

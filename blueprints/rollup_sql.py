@@ -16,7 +16,9 @@ from blueprints.state_sql import SET_SERIES, SET_STEP, SqlQuery
 _LEVELS = ", ".join(map(str, ROLLUP_QUANTILES))
 
 
-def rollup_step_query(blueprint: Any, start: datetime, end: datetime, origin: datetime, bucket_s: int) -> SqlQuery:
+def rollup_step_query(
+    blueprint: Any, start: datetime, end: datetime, origin: datetime, bucket_s: int
+) -> SqlQuery:
     """Per step and per step and bucket over the minutes [start, end): the same columns as the step figures
     of :func:`blueprints.state_sql.journey_query` (set, step, bucket, spans, errors, duration_sum_ns,
     duration_q_ns). `bucket_s` must be a whole number of minutes."""
@@ -29,7 +31,7 @@ SELECT
     step, bucket,
     sum(Spans) AS spans,
     sum(Errors) AS errors,
-    sum(DurationSum) AS duration_sum_ns,
+    sum(toFloat64(DurationSum)) AS duration_sum_ns,
     quantilesTDigestMerge({_LEVELS})(DurationDigest) AS duration_q_ns
 FROM (
     SELECT

@@ -28,7 +28,9 @@ from collectors.schema import TRACES_TABLE, Migration, SchemaOptions, register_m
 ROLLUP_TABLE = "touchpoint_span_rollup"
 ROLLUP_VIEW = "touchpoint_span_rollup_mv"
 KEYS_TABLE = "touchpoint_rollup_keys"
-ROLLUP_COLUMNS = SpanColumns(service="ServiceName", span="SpanName", attributes="Attributes", trace_id="ServiceName")
+ROLLUP_COLUMNS = SpanColumns(
+    service="ServiceName", span="SpanName", attributes="Attributes", trace_id="ServiceName"
+)
 ROLLUP_QUANTILES = (0.5, 0.9, 0.95, 0.99)
 MIGRATION_VERSION = 100
 # Kept from the start: the attribute conventions of docs/blueprint-format.md that name steps and lanes.
@@ -117,7 +119,8 @@ def migration_statements(options: SchemaOptions) -> list[str]:
         f"WHERE (SELECT count() FROM {KEYS_TABLE}) = 0",
         f"INSERT INTO {ROLLUP_TABLE} {rollup_select(DEFAULT_KEYS)} "
         f"HAVING (SELECT count() FROM {ROLLUP_TABLE}) = 0",
-        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {ROLLUP_VIEW} TO {ROLLUP_TABLE} AS {rollup_select(DEFAULT_KEYS)}",
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {ROLLUP_VIEW} TO {ROLLUP_TABLE} "
+        f"AS {rollup_select(DEFAULT_KEYS)}",
     ]
 
 
@@ -161,4 +164,6 @@ def _ceil_minute(value: datetime) -> datetime:
     return floor if floor == value else floor + timedelta(minutes=1)
 
 
-register_migration(Migration(MIGRATION_VERSION, "per-minute span rollup for long windows", migration_statements))
+register_migration(
+    Migration(MIGRATION_VERSION, "per-minute span rollup for long windows", migration_statements)
+)

@@ -24,7 +24,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-
 STEP_ATTRIBUTE = "blueprint.step"
 JOURNEY_ATTRIBUTE = "journey.id"
 TRACE_ID_KEY = "trace_id"
@@ -113,7 +112,9 @@ def step_expression(blueprint: Any, columns: SpanColumns = TRACE_COLUMNS, prefix
     )
 
 
-def journey_key_expression(blueprint: Any, columns: SpanColumns = TRACE_COLUMNS, prefix: str = "jk") -> SqlFragment:
+def journey_key_expression(
+    blueprint: Any, columns: SpanColumns = TRACE_COLUMNS, prefix: str = "jk"
+) -> SqlFragment:
     """A String expression: the journey a row belongs to, per `correlation.key`.
 
     `trace_id` joins by TraceId. Any other key is a span attribute; rows without it fall back to their
@@ -220,7 +221,8 @@ def check_regex(regex: str, where: str) -> None:
         raise SelectorError(f"{where} regex {regex!r} does not compile: {problem}") from None
     if _NOT_RE2.search(regex):
         raise SelectorError(
-            f"{where} regex {regex!r} uses look-around or a back-reference, which ClickHouse's RE2 does not support"
+            f"{where} regex {regex!r} uses look-around or a back-reference, "
+            "which ClickHouse's RE2 does not support"
         )
 
 

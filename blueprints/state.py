@@ -20,8 +20,8 @@ from typing import Any
 from blueprints.figures import Observed, merge_walked, parse_journey_rows, parse_rollup_rows
 from blueprints.health import HealthPolicy
 from blueprints.journey_graph import JourneyGraph, journey_graph
-from blueprints.rollups import RollupCoverage, read_coverage
 from blueprints.rollup_sql import rollup_step_query, rollup_unmapped_query
+from blueprints.rollups import RollupCoverage, read_coverage
 from blueprints.selectors import SpanColumns, selector_attribute_keys
 from blueprints.state_assembly import assemble_state
 from blueprints.state_model import BlueprintState, Window
@@ -77,9 +77,13 @@ def plan_state(
     """Pick raw or rollup and cut the series; rollup windows are widened to whole minutes."""
     check_window(start, end)
     length_s = (end - start).total_seconds()
-    wants_rollup = options.source == "rollup" or (options.source == "auto" and length_s >= options.rollup_after_s)
-    use_rollup = wants_rollup and coverage is not None and (
-        options.source == "rollup" or coverage.covers(selector_keys, _floor_minute(start))
+    wants_rollup = options.source == "rollup" or (
+        options.source == "auto" and length_s >= options.rollup_after_s
+    )
+    use_rollup = (
+        wants_rollup
+        and coverage is not None
+        and (options.source == "rollup" or coverage.covers(selector_keys, _floor_minute(start)))
     )
     if use_rollup:
         start, end = _floor_minute(start), _ceil_minute(end)
@@ -95,7 +99,12 @@ def plan_state(
 
 
 def compute_state(
-    client: Any, blueprint: Any, start: datetime, end: datetime, now: datetime, options: StateOptions | None = None
+    client: Any,
+    blueprint: Any,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    options: StateOptions | None = None,
 ) -> BlueprintState:
     """The live state of `blueprint` over [start, end), judged at `now` (all timezone-aware).
 
@@ -117,7 +126,15 @@ def compute_state(
         extra={"blueprint": graph.blueprint_id, "source": plan.source, "query_ms": round(query_ms, 1)},
     )
     return assemble_state(
-        graph, plan.source, plan.window, plan.walk, observed, now, query_ms, options.policy, options.bottleneck_limit
+        graph,
+        plan.source,
+        plan.window,
+        plan.walk,
+        observed,
+        now,
+        query_ms,
+        options.policy,
+        options.bottleneck_limit,
     )
 
 
@@ -125,7 +142,9 @@ def check_window(start: datetime, end: datetime) -> None:
     """Raise ValueError unless [start, end) is a non-empty window of timezone-aware instants."""
     for name, value in (("start", start), ("end", end)):
         if value.tzinfo is None:
-            raise ValueError(f"window {name} {value.isoformat()} has no timezone: give an offset such as Z or +02:00")
+            raise ValueError(
+                f"window {name} {value.isoformat()} has no timezone: give an offset such as Z or +02:00"
+            )
     if end <= start:
         raise ValueError(f"window end {end.isoformat()} must be after its start {start.isoformat()}")
 
@@ -139,14 +158,20 @@ def bucket_seconds(length_s: float, points: int, whole_minutes: bool = False) ->
     return int(math.ceil(wanted / 86400) * 86400)
 
 
-def _observe(client: Any, blueprint: Any, graph: JourneyGraph, plan: StatePlan, options: StateOptions) -> Observed:
+def _observe(
+    client: Any, blueprint: Any, graph: JourneyGraph, plan: StatePlan, options: StateOptions
+) -> Observed:
     ids = graph.step_ids
     window = plan.window
     columns = _trace_columns(client, graph)
-    walked = parse_journey_rows(_rows(client, journey_query(blueprint, graph, plan.walk, columns), graph), ids)
+    walked = parse_journey_rows(
+        _rows(client, journey_query(blueprint, graph, plan.walk, columns), graph), ids
+    )
     if plan.source == "raw":
         unmapped = _rows(
-            client, unmapped_query(blueprint, window.start, window.end, options.unmapped_limit, columns), graph
+            client,
+            unmapped_query(blueprint, window.start, window.end, options.unmapped_limit, columns),
+            graph,
         )
         observed = walked
     else:
@@ -168,7 +193,9 @@ def _rows(client: Any, query: SqlQuery, graph: JourneyGraph) -> list[dict[str, A
     try:
         result = client.query(query.sql, parameters=query.params)
     except Exception as exc:  # clickhouse-connect raises several types; all mean the same to the caller
-        raise StateUnavailable(f"live state of blueprint {graph.blueprint_id!r}: ClickHouse refused a query: {exc}") from exc
+        raise StateUnavailable(
+            f"live state of blueprint {graph.blueprint_id!r}: ClickHouse refused a query: {exc}"
+        ) from exc
     names = result.column_names
     return [dict(zip(names, row, strict=True)) for row in result.result_rows]
 
@@ -177,7 +204,9 @@ def _trace_columns(client: Any, graph: JourneyGraph) -> SpanColumns:
     try:
         return trace_columns(client)
     except Exception as exc:
-        raise StateUnavailable(f"live state of blueprint {graph.blueprint_id!r}: ClickHouse refused a query: {exc}") from exc
+        raise StateUnavailable(
+            f"live state of blueprint {graph.blueprint_id!r}: ClickHouse refused a query: {exc}"
+        ) from exc
 
 
 def _coverage(client: Any) -> RollupCoverage | None:

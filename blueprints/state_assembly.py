@@ -85,9 +85,9 @@ def assemble_state(
     return BlueprintState(
         blueprint_id=graph.blueprint_id,
         window=window,
-        journey_window=None if walk.start == window.start and walk.end == window.end else Window(
-            start=walk.start, end=walk.end, bucket_s=window.bucket_s
-        ),
+        journey_window=None
+        if walk.start == window.start and walk.end == window.end
+        else Window(start=walk.start, end=walk.end, bucket_s=window.bucket_s),
         generated_at=now,
         source=source,
         steps=steps,
@@ -156,7 +156,9 @@ def _series(step_id: str, observed: Observed, window: Window, window_s: float) -
     return points
 
 
-def _journey_state(graph: JourneyGraph, observed: Observed, score: float | None, health: object) -> JourneyState:
+def _journey_state(
+    graph: JourneyGraph, observed: Observed, score: float | None, health: object
+) -> JourneyState:
     figures = observed.journeys
     drop_off = sorted(
         (

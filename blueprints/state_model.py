@@ -178,8 +178,9 @@ class BlueprintState(_Frozen):
     window: Window
     journey_window: Window | None = Field(
         None,
-        description="the period journeys, transitions, waits and in-flight spans were walked over, when shorter "
-        "than `window` (long windows count spans from the rollup and walk journeys over their last hour)",
+        description="the period journeys, transitions, waits and in-flight spans were walked over, when "
+        "shorter than `window` (long windows count spans from the rollup and walk journeys over their "
+        "last hour)",
     )
     generated_at: datetime
     source: str = Field(description="raw | rollup: which tables answered")

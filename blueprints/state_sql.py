@@ -68,19 +68,26 @@ class Scan:
 
 
 def journey_query(
-    blueprint: Any, graph: JourneyGraph, scan: Scan, columns: SpanColumns = TRACE_COLUMNS, table: str = TRACES_TABLE
+    blueprint: Any,
+    graph: JourneyGraph,
+    scan: Scan,
+    columns: SpanColumns = TRACE_COLUMNS,
+    table: str = TRACES_TABLE,
 ) -> SqlQuery:
     """One pass over the spans of `scan` answering steps, series, transitions and journeys.
 
     Columns: set (SET_*), step, prev, bucket (0 where the set does not group by it), then the aggregates
-    named in :data:`JOURNEY_COLUMNS`. A journey's wait before a step is the start of that span minus the end of
-    the journey's previous span, clamped at 0; a journey's first span in the period has no wait. Spans of a
+    named in :data:`JOURNEY_COLUMNS`. A journey's wait before a step is the start of that span minus the end
+    of the journey's previous span, clamped at 0; a journey's first span in the period has no wait. Spans of a
     journey starting at the same nanosecond are ordered arbitrarily (but the same way for every figure).
     `columns` may name the convention columns of :mod:`blueprints.trace_columns`; the answer is the same.
     """
     identifier(table)
     if len(graph.steps) > MAX_STEPS:
-        raise ValueError(f"blueprint {graph.blueprint_id!r} has {len(graph.steps)} steps; the live state handles {MAX_STEPS}")
+        raise ValueError(
+            f"blueprint {graph.blueprint_id!r} has {len(graph.steps)} steps; "
+            f"the live state handles at most {MAX_STEPS}"
+        )
     step = step_index_expression(blueprint, columns, prefix="s")
     attribute = journey_attribute_expression(blueprint, columns, prefix="jk")
     params: dict[str, Any] = {**step.params, **_design_params(graph), **_scan_params(scan)}
@@ -89,55 +96,76 @@ def journey_query(
     tagged = f"if({attribute.sql} != '', cityHash64({attribute.sql}), 0)" if attribute else "toUInt64(0)"
     actor = columns.actor or ACTOR_EXPRESSION
     mask = "UInt64" if len(graph.steps) <= 64 else "UInt256"
-    params["q_required"] = [sum(1 << (params["q_index"][d] - 1) for d in graph.required_before[s.id]) for s in graph.steps]
-    del params["q_index"]
     quantiles, wait_quantiles = ", ".join(map(str, QUANTILES)), ", ".join(map(str, WAIT_QUANTILES))
     sql = f"""
 WITH
-spans AS (
+-- Stages are subqueries, not aliases of one SELECT: the analyzer copies an alias's whole expression into
+-- every use, and the step expression or a journey's verdicts used ten times made analysis the slowest part.
+bound AS (
     SELECT
         {step.sql} AS step,
         cityHash64(TraceId) AS trace,
         {tagged} AS tagged,
         toUnixTimestamp64Nano(Timestamp) AS start_ns,
         toInt64(start_ns + Duration) AS end_ns,
-        -- step, error and the step's designed lane and roles packed in one number: fewer arrays to sort
-        arrayElement({{q_meta:Array(UInt64)}}, step) + 65536 * (StatusCode = 'Error') AS meta,
-        -- who did it: the actor attributes, else the step's designed actor on this service
-        if({actor} != 0, {actor}, cityHash64(arrayElement({{q_actor:Array(String)}}, step), ServiceName)) AS actor,
-        if(step = 0, to{mask}(0), bitShiftLeft(to{mask}(1), toUInt16(step - 1))) AS bit,
-        arrayElement({{q_required:Array({mask})}}, step) AS needs
+        StatusCode = 'Error' AS failed,
+        {actor} AS tagged_actor,
+        ServiceName AS service
     FROM {table}
     WHERE Timestamp >= {{q_from:DateTime64(9)}} AND Timestamp < {{q_to:DateTime64(9)}}
 ),
-{_journeys_cte(attribute is not None)},
-walked AS (
-    -- Journey-wide figures from masks of the steps visited and from array arithmetic: lambdas cost about as
-    -- much as a scan, so none here.
+spans AS (
     SELECT
-        starts, ends, metas, actors,
+        step, trace, tagged, start_ns, end_ns,
+        -- step, error and the step's designed lane and roles packed in one number: fewer arrays to sort
+        arrayElement({{q_meta:Array(UInt64)}}, step) + 65536 * failed AS meta,
+        -- who did it: the actor attributes, else the step's designed actor on this service
+        if(tagged_actor != 0, tagged_actor,
+           cityHash64(arrayElement({{q_actor:Array(String)}}, step), service)) AS actor,
+        if(step = 0, to{mask}(0), bitShiftLeft(to{mask}(1), toUInt16(step - 1))) AS bit,
+        arrayElement({{q_required:Array({mask})}}, step) AS needs
+    FROM bound
+),
+{_journeys_cte(attribute is not None)},
+shaped AS (
+    SELECT
+        starts, ends, metas, actors, visited, needed, first_start, last_end,
         length(starts) AS n,
         CAST(metas % 65536 AS Array(UInt64)) AS steps,
         CAST(intDiv(metas, 65536) AS Array(UInt64)) AS flags,
         arrayPopBack(arrayPushFront(metas, toUInt64(0))) AS prev_metas,
         arrayPopBack(arrayPushFront(ends, toInt64(0))) AS prev_ends,
-        arrayPopBack(arrayPushFront(actors, toUInt64(0))) AS prev_actors,
+        arrayPopBack(arrayPushFront(actors, toUInt64(0))) AS prev_actors
+    FROM journeys
+),
+judged AS (
+    -- Journey-wide figures from masks of the steps visited and from array arithmetic: lambdas cost about as
+    -- much as a scan, so none here.
+    SELECT
+        starts, ends, metas, actors, prev_metas, prev_ends, prev_actors, first_start, last_end,
         arrayElement({{q_start:Array(UInt8)}}, steps[1]) = 1 AS began,
         bitAnd(visited, {{q_end_mask:{mask}}}) != 0 AS completed,
-        NOT hasAll({{q_expected:Array(UInt64)}}, arraySlice(CAST(prev_metas % 65536 AS Array(UInt64)) * 65536 + steps, 2))
+        NOT hasAll({{q_expected:Array(UInt64)}},
+                   arraySlice(CAST(prev_metas % 65536 AS Array(UInt64)) * 65536 + steps, 2))
             AS unexpected,
         bitAnd(needed, bitNot(visited)) AS skipped_mask,
         n > bitCount(visited) AS repeated,
         {_first_contact(graph)} AS first_contact,
-        began AND NOT completed AND {{q_reference:Int64}} - last_end >= {{q_timeout:Int64}} AS dropped,
-        -- one small number carries the journey's verdicts to each of its spans (cheaper than ten columns)
-        toUInt16(began) + 2 * completed + 4 * dropped + 16 * repeated + 32 * first_contact
-            + 64 * (NOT unexpected AND skipped_mask = 0)
-            + 128 * multiIf(flags[n] % 2 = 1, 1, unexpected, 3, 2) AS verdict,
-        last_end - first_start AS lead_ns,
+        flags[n] % 2 = 1 AS last_failed,
         arraySum(ends - starts) AS busy_ns,
         toUInt16(steps[n]) AS last_step
-    FROM journeys
+    FROM shaped
+),
+walked AS (
+    SELECT
+        starts, ends, metas, actors, prev_metas, prev_ends, prev_actors, skipped_mask, busy_ns, last_step,
+        last_end - first_start AS lead_ns,
+        -- one small number carries the journey's verdicts to each of its spans (cheaper than ten columns)
+        toUInt16(began) + 2 * completed
+            + 4 * (began AND NOT completed AND {{q_reference:Int64}} - last_end >= {{q_timeout:Int64}})
+            + 16 * repeated + 32 * first_contact + 64 * (NOT unexpected AND skipped_mask = 0)
+            + 128 * multiIf(last_failed, 1, unexpected, 3, 2) AS verdict
+    FROM judged
 ),
 cells AS (
     -- One row per (step, previous step, bucket) with mergeable states; journey-wide figures ride on each
@@ -146,12 +174,12 @@ cells AS (
         step, prev, bucket,
         count() AS spans,
         sum(err) AS errors,
-        sum(duration_ns) AS duration_sum_ns,
+        sum(toFloat64(duration_ns)) AS duration_sum_ns,
         quantilesState({quantiles})(duration_ns) AS duration_q,
         countIf(duration_ns > arrayElement({{q_latency:Array(UInt64)}}, step)) AS slow,
         countIf(start_ns < {{q_reference:Int64}} AND end_ns > {{q_reference:Int64}}) AS in_flight,
         countIf(prev != 0) AS waits,
-        sumIf(wait, prev != 0) AS wait_sum_ns,
+        sumIf(toFloat64(wait), prev != 0) AS wait_sum_ns,
         quantilesStateIf({wait_quantiles})(wait, prev != 0) AS wait_q,
         countIf(prev != 0 AND wait > arrayElement({{q_max_wait:Array(Int64)}}, step)) AS long_waits,
         countIf(head AND began) AS journeys,
@@ -159,11 +187,12 @@ cells AS (
         countIf(head AND began AND bitAnd(verdict, 64) != 0) AS conforming,
         countIf(head AND began AND bitAnd(verdict, 16) != 0) AS repeats,
         countIf(head AND began AND completed AND bitAnd(verdict, 32) != 0) AS first_contact,
-        sumIf(lead_ns, head AND began AND completed) AS lead_sum_ns,
-        sumIf(busy_ns, head AND began AND completed) AS busy_sum_ns,
+        sumIf(toFloat64(lead_ns), head AND began AND completed) AS lead_sum_ns,
+        sumIf(toFloat64(busy_ns), head AND began AND completed) AS busy_sum_ns,
         countIf(began AND completed AND handoff) AS handoffs_sum,
         -- bit positions are step indexes - 1
-        sumMapIf(bitPositionsToArray(skipped_mask), arrayResize([toUInt64(1)], bitCount(skipped_mask)), head AND began)
+        sumMapIf(bitPositionsToArray(skipped_mask), arrayResize([toUInt64(1)], bitCount(skipped_mask)),
+                 head AND began)
             AS skipped_bits,
         sumMapIf([last_step], [toUInt64(cause = 1)], [toUInt64(cause = 2)], [toUInt64(cause = 3)],
                  head AND bitAnd(verdict, 4) != 0) AS drop_off
@@ -174,7 +203,8 @@ cells AS (
             intDiv(meta, 65536) % 2 AS err,
             span_end - span_start AS duration_ns, span_start AS start_ns, span_end AS end_ns,
             greatest(toInt64(0), span_start - prev_end) AS wait,
-            prev != 0 AND (actor != prev_actor OR intDiv(meta, 131072) % 8 != intDiv(prev_meta, 131072) % 8) AS handoff,
+            prev != 0 AND (actor != prev_actor OR intDiv(meta, 131072) % 8 != intDiv(prev_meta, 131072) % 8)
+                AS handoff,
             intDiv(span_start - {{q_origin:Int64}}, {{q_bucket:Int64}}) AS bucket,
             prev = 0 AS head,
             bitAnd(verdict, 1) != 0 AS began,
@@ -218,10 +248,31 @@ GROUP BY GROUPING SETS ((step), (step, bucket), (prev, step), ())
 
 
 JOURNEY_COLUMNS = (
-    "set", "step", "prev", "bucket", "spans", "errors", "duration_sum_ns", "duration_q_ns", "slow", "in_flight",
-    "waits", "wait_sum_ns", "wait_q_ns", "long_waits", "journeys", "completed_journeys", "conforming", "repeats",
-    "first_contact", "lead_sum_ns", "busy_sum_ns", "handoffs_sum", "skipped_bits", "drop_off",
-)  # fmt: skip
+    "set",
+    "step",
+    "prev",
+    "bucket",
+    "spans",
+    "errors",
+    "duration_sum_ns",
+    "duration_q_ns",
+    "slow",
+    "in_flight",
+    "waits",
+    "wait_sum_ns",
+    "wait_q_ns",
+    "long_waits",
+    "journeys",
+    "completed_journeys",
+    "conforming",
+    "repeats",
+    "first_contact",
+    "lead_sum_ns",
+    "busy_sum_ns",
+    "handoffs_sum",
+    "skipped_bits",
+    "drop_off",
+)
 
 
 _COLLECTED = {"starts": "start_ns", "ends": "end_ns", "metas": "meta", "actors": "actor"}
@@ -240,7 +291,9 @@ def _first_contact(graph: JourneyGraph) -> str:
 def _journeys_cte(by_attribute: bool) -> str:
     # Each journey's spans as parallel arrays in start order (sorting plain arrays by one Int64 key is several
     # times faster than sorting an array of tuples), plus masks of the steps visited and needed before them.
-    ordered = ", ".join(f"arraySort((x, k) -> k, {name}_all, starts_all) AS {name}" for name in ("ends", "metas", "actors"))
+    ordered = ", ".join(
+        f"arraySort((x, k) -> k, {name}_all, starts_all) AS {name}" for name in ("ends", "metas", "actors")
+    )
     if not by_attribute:
         collected = ", ".join(f"groupArray({row}) AS {name}_all" for name, row in _COLLECTED.items())
         return f"""journeys AS (
@@ -314,11 +367,13 @@ def _design_params(graph: JourneyGraph) -> dict[str, Any]:
     index = {step_id: n + 1 for n, step_id in enumerate(graph.step_ids)}
     never = 2**63 - 1  # no objective: no span is slow, no wait is long
     return {
-        "q_index": index,
+        # the required steps before each step (those on every designed path to it), as a bit mask
+        "q_required": [sum(1 << (index[d] - 1) for d in graph.required_before[s.id]) for s in graph.steps],
         "q_actor": [step.actor for step in graph.steps],
         # step index | lane << 17 | resolution << 20 | customer lane << 21; the error bit (<< 16) is per span
         "q_meta": [
-            n + 1
+            n
+            + 1
             + ((LANES.index(step.lane) + 1 if step.lane in LANES else 0) << 17)
             + (int(step.resolution) << 20)
             + (int(step.lane == "customer") << 21)
@@ -326,9 +381,13 @@ def _design_params(graph: JourneyGraph) -> dict[str, Any]:
         ],
         "q_start": [int(step.id in graph.start) for step in graph.steps],
         "q_end_mask": sum(1 << (index[s] - 1) for s in graph.end if s in index),
-        "q_latency": [_ns(s.latency_threshold_s) if s.latency_threshold_s is not None else never for s in graph.steps],
+        "q_latency": [
+            _ns(s.latency_threshold_s) if s.latency_threshold_s is not None else never for s in graph.steps
+        ],
         "q_max_wait": [_ns(s.max_wait_s) if s.max_wait_s is not None else never for s in graph.steps],
-        "q_expected": sorted(index[a] * 65536 + index[b] for a, b in graph.expected if a in index and b in index),
+        "q_expected": sorted(
+            index[a] * 65536 + index[b] for a, b in graph.expected if a in index and b in index
+        ),
         "q_timeout": int(graph.timeout_s * _NS),
     }
 

@@ -25,7 +25,9 @@ ACTOR_EXPRESSION = (
     "if(SpanAttributes['actor.type'] != '' OR SpanAttributes['actor.id'] != '', "
     "cityHash64(SpanAttributes['actor.type'], SpanAttributes['actor.id']), toUInt64(0))"
 )
-CONVENTION_COLUMNS = SpanColumns(step_attribute=STEP_COLUMN, journey_attribute=JOURNEY_COLUMN, actor=ACTOR_COLUMN)
+CONVENTION_COLUMNS = SpanColumns(
+    step_attribute=STEP_COLUMN, journey_attribute=JOURNEY_COLUMN, actor=ACTOR_COLUMN
+)
 
 _KNOWN: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
@@ -64,4 +66,6 @@ def trace_columns(client: Any) -> SpanColumns:
     return CONVENTION_COLUMNS if known else TRACE_COLUMNS
 
 
-register_migration(Migration(MIGRATION_VERSION, "blueprint.step, journey.id and actor as columns", migration_statements))
+register_migration(
+    Migration(MIGRATION_VERSION, "blueprint.step, journey.id and actor as columns", migration_statements)
+)

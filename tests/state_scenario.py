@@ -43,9 +43,18 @@ def _namespace(document: dict[str, Any]) -> Any:
         select = raw.get("select")
         objectives = raw.get("objectives")
         latency = (objectives or {}).get("latency")
-        fields = {"name": None, "touchpoint": None, "optional": False, "resolution": False, "serves": [], **raw}
+        fields = {
+            "name": None,
+            "touchpoint": None,
+            "optional": False,
+            "resolution": False,
+            "serves": [],
+            **raw,
+        }
         fields["select"] = (
-            NS(**{"service": None, "span": None, "attributes": {}, "step": None, **select}) if select else None
+            NS(**{"service": None, "span": None, "attributes": {}, "step": None, **select})
+            if select
+            else None
         )
         fields["objectives"] = (
             NS(
@@ -59,7 +68,11 @@ def _namespace(document: dict[str, Any]) -> Any:
         return NS(**fields)
 
     flows = [
-        NS(from_=f["from"], to=[f["to"]] if isinstance(f["to"], str) else f["to"], optional=f.get("optional", False))
+        NS(
+            from_=f["from"],
+            to=[f["to"]] if isinstance(f["to"], str) else f["to"],
+            optional=f.get("optional", False),
+        )
         for f in document.get("flows", [])
     ]
     return NS(

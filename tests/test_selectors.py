@@ -111,7 +111,8 @@ def test_journey_key_is_the_trace_or_the_correlation_attribute() -> None:
 
 def test_selector_attribute_keys_name_what_the_rollup_must_keep() -> None:
     selectors = bp("""
-          - {id: a, name: A, lane: customer, stage: all, actor: person, select: {service: s, attributes: {agent.role: x}}}
+          - {id: a, name: A, lane: customer, stage: all, actor: person,
+             select: {service: s, attributes: {agent.role: x}}}
           - {id: b, name: B, lane: customer, stage: all, actor: person, select: {step: b}}
     """)
     assert selector_attribute_keys([selectors]) == {"agent.role", "blueprint.step"}

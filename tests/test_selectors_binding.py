@@ -18,7 +18,8 @@ name: Desk
 correlation: {key: journey.id, timeout: 1h}
 stages: [{id: all, name: All}]
 steps:
-  - {id: menu, name: Menu, lane: frontstage, stage: all, actor: system, select: {service: ivr, span: ivr.menu}}
+  - {id: menu, name: Menu, lane: frontstage, stage: all, actor: system,
+     select: {service: ivr, span: ivr.menu}}
   - {id: lookup, name: Lookup, lane: support, stage: all, actor: system,
      select: {service: crm, span: "GET /accounts/*"}}
   - {id: adjust, name: Adjust, lane: backstage, stage: all, actor: process,
@@ -89,7 +90,9 @@ KEY = "journey.id'; --"
 
 
 def test_hostile_names_values_and_ids_are_inert(ch) -> None:
-    hostile = DESK.replace("span: ivr.menu}", f"span: {json.dumps(HOSTILE)}, attributes: {{note: {json.dumps(BACKSLASH)}}}}}")
+    hostile = DESK.replace(
+        "span: ivr.menu}", f"span: {json.dumps(HOSTILE)}, attributes: {{note: {json.dumps(BACKSLASH)}}}}}"
+    )
     hostile = hostile.replace("key: journey.id", f"key: {json.dumps(KEY)}")
     insert(ch, origin(4), [
         Span("ivr", HOSTILE, 0, 1, "t1", {"note": BACKSLASH, KEY: "j'1\\"}),
@@ -97,7 +100,9 @@ def test_hostile_names_values_and_ids_are_inert(ch) -> None:
         Span("phone", "inbound", 9, 1, "t3", {"blueprint.step": "call", KEY: "j'1\\"}),
     ])  # fmt: skip
     start = origin(4)
-    state = compute_state(ch, blueprint(hostile), start, start + timedelta(minutes=15), start + timedelta(minutes=15))
+    state = compute_state(
+        ch, blueprint(hostile), start, start + timedelta(minutes=15), start + timedelta(minutes=15)
+    )
     counts = {s.step_id: s.count for s in state.steps if s.count}
     assert counts == {"menu": 1, "call": 1}
     assert [(e.from_step, e.to_step) for e in state.edges] == [("menu", "call")]  # one journey across traces

@@ -46,9 +46,15 @@ def api(dsn: str, ch):  # noqa: ANN001, ANN201
         ctx.parts["blueprints"] = Store(blueprint(LINE))
 
     now = datetime.now(UTC).replace(microsecond=0)
-    insert(ch, now - timedelta(minutes=5), [s for j in ("j1", "j2", "j3") for s in (step_span("a", 0, 1, j), step_span("b", 3, 1, j))])
+    insert(
+        ch,
+        now - timedelta(minutes=5),
+        [s for j in ("j1", "j2", "j3") for s in (step_span("a", 0, 1, j), step_span("b", 3, 1, j))],
+    )
     insert(ch, now - timedelta(minutes=5), [Span("web", "GET /x", n, 0.1, f"x{n}") for n in range(4)])
-    running = serve_in_thread(Settings(db=dsn, port=0, evaluate_alerts=False), start_hooks=[blueprints, install])
+    running = serve_in_thread(
+        Settings(db=dsn, port=0, evaluate_alerts=False), start_hooks=[blueprints, install]
+    )
     yield running.url
     running.stop()
 
@@ -70,7 +76,11 @@ def test_state_of_an_explicit_window(api: str) -> None:
     )
     assert reply.status_code == 200
     window = reply.json()["window"]
-    assert (window["start"], window["end"], window["bucket_s"]) == ("2025-03-01T09:00:00Z", "2025-03-01T10:00:00Z", 120)
+    assert (window["start"], window["end"], window["bucket_s"]) == (
+        "2025-03-01T09:00:00Z",
+        "2025-03-01T10:00:00Z",
+        120,
+    )
 
 
 def test_unknown_blueprint_is_404(api: str) -> None:
@@ -83,10 +93,22 @@ def test_unknown_blueprint_is_404(api: str) -> None:
     ("params", "message"),
     [
         ({"window": "15x"}, "window '15x' is not a duration such as 90s, 15m, 2h or 1d"),
-        ({"from": "2025-03-01T09:00:00Z"}, "give both 'from' and 'to' (ISO 8601, e.g. 2025-03-01T09:00:00Z), or 'window' alone"),
-        ({"from": "2025-03-01T09:00:00", "to": "2025-03-01T10:00:00Z"}, "'from' 2025-03-01T09:00:00 has no timezone: add Z or an offset such as +02:00"),
-        ({"from": "yesterday", "to": "2025-03-01T10:00:00Z"}, "'from' 'yesterday' is not an ISO 8601 instant such as 2025-03-01T09:00:00Z"),
-        ({"from": "2025-03-01T10:00:00Z", "to": "2025-03-01T09:00:00Z"}, "'to' 2025-03-01T09:00:00Z must be after 'from' 2025-03-01T10:00:00Z"),
+        (
+            {"from": "2025-03-01T09:00:00Z"},
+            "give both 'from' and 'to' (ISO 8601, e.g. 2025-03-01T09:00:00Z), or 'window' alone",
+        ),
+        (
+            {"from": "2025-03-01T09:00:00", "to": "2025-03-01T10:00:00Z"},
+            "'from' 2025-03-01T09:00:00 has no timezone: add Z or an offset such as +02:00",
+        ),
+        (
+            {"from": "yesterday", "to": "2025-03-01T10:00:00Z"},
+            "'from' 'yesterday' is not an ISO 8601 instant such as 2025-03-01T09:00:00Z",
+        ),
+        (
+            {"from": "2025-03-01T10:00:00Z", "to": "2025-03-01T09:00:00Z"},
+            "'to' 2025-03-01T09:00:00Z must be after 'from' 2025-03-01T10:00:00Z",
+        ),
         ({"window": "90d"}, "a window may span at most 31 days, got 90 days"),
     ],
 )  # fmt: skip
@@ -118,9 +140,14 @@ def test_discover_command_writes_a_file(api: str, tmp_path, capsys: pytest.Captu
 def test_discover_command_says_when_the_server_is_unreachable(capsys: pytest.CaptureFixture[str]) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     assert main(["discover", "--url", url, "--timeout", "2"]) == 2
-    assert capsys.readouterr().err.startswith(f"touchpoint discover: cannot reach {url}/api/v1/discover: ConnectionError")
+    assert capsys.readouterr().err.startswith(
+        f"touchpoint discover: cannot reach {url}/api/v1/discover: ConnectionError"
+    )
 
 
 def test_discover_command_passes_on_a_bad_window(api: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["discover", "--url", api, "--window", "soon"]) == 1
-    assert capsys.readouterr().err == "touchpoint discover: window 'soon' is not a duration such as 90s, 15m, 2h or 1d\n"
+    assert (
+        capsys.readouterr().err
+        == "touchpoint discover: window 'soon' is not a duration such as 90s, 15m, 2h or 1d\n"
+    )

@@ -23,7 +23,8 @@ touchpoints:
   - {id: web, name: Web shop, channel: web, importance: 3}
   - {id: mail, name: Mail, channel: email, importance: 1}
 steps:
-  - {id: order, name: Order, lane: customer, stage: all, actor: person, touchpoint: web, select: {step: order}}
+  - {id: order, name: Order, lane: customer, stage: all, actor: person, touchpoint: web,
+     select: {step: order}}
   - {id: pay, name: Pay, lane: frontstage, stage: all, actor: system, touchpoint: web, select: {step: pay}}
   - {id: stock, name: Reserve stock, lane: backstage, stage: all, actor: system, serves: [pay],
      select: {step: stock}, objectives: {availability: 0.99}}
@@ -53,7 +54,9 @@ def test_failing_backstage_step_lowers_the_touchpoints_it_serves(ch) -> None:
     web, mail = state.touchpoints
     stock = next(s for s in state.steps if s.step_id == "stock")
     assert stock.health == Health.CRITICAL  # 50% errors against 1% allowed: burning 50x
-    assert [(p.cause_step, p.affected_steps, p.touchpoints) for p in web.impacted_by] == [("stock", ["pay"], ["web"])]
+    assert [(p.cause_step, p.affected_steps, p.touchpoints) for p in web.impacted_by] == [
+        ("stock", ["pay"], ["web"])
+    ]
     assert (web.health, web.score) == (Health.CRITICAL, pytest.approx((100 + 2) / 2))
     assert (mail.health, mail.score, mail.impacted_by) == (Health.OK, 100.0, [])
     assert state.journey.score == pytest.approx((51 * 3 + 100 * 1) / 4)
@@ -73,7 +76,8 @@ def test_derived_serves_follow_flows_to_the_nearest_customer_facing_steps() -> N
 
 
 def test_required_steps_before_a_step_are_those_on_every_designed_path() -> None:
-    graph = journey_graph(blueprint("""
+    graph = journey_graph(
+        blueprint("""
         id: fork
         name: Fork
         stages: [{id: all, name: All}]
@@ -86,7 +90,8 @@ def test_required_steps_before_a_step_are_those_on_every_designed_path() -> None
           - {from: a, to: [b, c]}
           - {from: b, to: d}
           - {from: c, to: d}
-    """))
+    """)
+    )
     assert graph.required_before["d"] == ("a",)  # b and c are alternatives: neither is required before d
     assert graph.required_before["b"] == ("a",)
     assert graph.start == {"a"} and graph.end == {"d"}
@@ -108,7 +113,12 @@ def test_availability_health_follows_budget_burn(errors: int, health: Health, bu
 
 def test_latency_without_a_measurable_burn_warns_when_the_percentile_is_over() -> None:
     design = journey_graph(
-        blueprint(SHOP.replace("objectives: {availability: 0.99}", "objectives: {latency: {percentile: 95, threshold_ms: 500}}"))
+        blueprint(
+            SHOP.replace(
+                "objectives: {availability: 0.99}",
+                "objectives: {latency: {percentile: 95, threshold_ms: 500}}",
+            )
+        )
     ).step("stock")
     rollup_figures = StepFigures(count=10, percentiles_s={50: 0.2, 90: 0.4, 95: 0.7, 99: 0.9}, slow=None)
     verdict = step_verdict(design, rollup_figures, HealthPolicy())
@@ -136,13 +146,24 @@ flows:
 def test_bottlenecks_rank_by_total_waiting_with_evidence(ch) -> None:
     spans = []
     for n in range(3):
-        spans += [step_span("a", 0, 1, f"j{n}"), step_span("b", 61, 1, f"j{n}"), step_span("c", 63, 1, f"j{n}")]
+        spans += [
+            step_span("a", 0, 1, f"j{n}"),
+            step_span("b", 61, 1, f"j{n}"),
+            step_span("c", 63, 1, f"j{n}"),
+        ]
     spans += [step_span("a", 0, 1, "k"), step_span("c", 11, 1, "k")]
     insert(ch, origin(3), spans)
     start = origin(3)
-    state = compute_state(ch, blueprint(LINE), start, start + timedelta(minutes=15), start + timedelta(minutes=15))
+    state = compute_state(
+        ch, blueprint(LINE), start, start + timedelta(minutes=15), start + timedelta(minutes=15)
+    )
     ranked = [(b.kind, b.step_id or f"{b.from_step}->{b.to_step}", b.total_wait_s) for b in state.bottleneck]
-    assert ranked == [("step", "b", 180.0), ("step", "c", 13.0), ("edge", "a->c", 10.0), ("edge", "b->c", 3.0)]
+    assert ranked == [
+        ("step", "b", 180.0),
+        ("step", "c", 13.0),
+        ("edge", "a->c", 10.0),
+        ("edge", "b->c", 3.0),
+    ]
     assert state.bottleneck[0].evidence == (
         "Journeys waited 60.0 s on average before Book (3 times, 3.0 min in total, 93% of all waiting); "
         "p95 60.0 s against a 30.0 s limit."

@@ -132,13 +132,16 @@ def test_lead_time_process_time_flow_efficiency_handoffs_and_repeats(ch) -> None
     assert journey.lead_time_mean_s == pytest.approx((11 + 5) / 2)
     assert journey.process_time_mean_s == pytest.approx((7 + 5) / 2)
     assert journey.flow_efficiency == pytest.approx(12 / 16)
-    assert journey.handoffs_mean == pytest.approx(3.0)  # b -> b by the same agent in the same lane is no handoff
+    assert journey.handoffs_mean == pytest.approx(
+        3.0
+    )  # b -> b by the same agent in the same lane is no handoff
     assert journey.repeats == 1
 
 
 def test_process_time_sums_step_durations_even_when_steps_overlap(ch) -> None:
     insert(ch, origin(9), [
-        step_span("a", 0, 10, "j"), step_span("b", 2, 3, "j"), step_span("c", 12, 1, "j"), step_span("d", 13, 1, "j"),
+        step_span("a", 0, 10, "j"), step_span("b", 2, 3, "j"),
+        step_span("c", 12, 1, "j"), step_span("d", 13, 1, "j"),
     ])  # fmt: skip
     journey = state_of(ch, LINE, 9).journey
     assert journey.lead_time_mean_s == pytest.approx(14.0)
@@ -219,7 +222,10 @@ def test_unmapped_lists_the_busiest_names_no_step_binds(ch) -> None:
     insert(ch, at, [Span("noise", "GET /health", i, 0.01, f"n{i}") for i in range(3)])
     insert(ch, at, [Span("noise", "poll", 9, 0.01, "p"), step_span("a", 1, 1, "j")])
     unmapped = state_of(ch, LINE, 15).conformance.unmapped
-    assert [(u.service, u.span_name, u.count) for u in unmapped] == [("noise", "GET /health", 3), ("noise", "poll", 1)]
+    assert [(u.service, u.span_name, u.count) for u in unmapped] == [
+        ("noise", "GET /health", 3),
+        ("noise", "poll", 1),
+    ]
 
 
 def test_window_without_spans_has_no_data(ch) -> None:
@@ -235,7 +241,11 @@ def test_convention_columns_and_the_attribute_map_give_the_same_answer(ch) -> No
     from blueprints.state_sql import Scan, journey_query
     from blueprints.trace_columns import CONVENTION_COLUMNS, trace_columns
 
-    insert(ch, origin(17), DROPS + [step_span("b", 5, 1, "k", attributes={"actor.type": "person", "actor.id": "x"})])
+    insert(
+        ch,
+        origin(17),
+        DROPS + [step_span("b", 5, 1, "k", attributes={"actor.type": "person", "actor.id": "x"})],
+    )
     bp = blueprint(KEYED)
     start = origin(17)
     scan = Scan(start, start + timedelta(hours=1), start, 120, start + timedelta(hours=1))

@@ -19,7 +19,8 @@ name: Flow
 correlation: {key: trace_id, timeout: 10m}
 stages: [{id: all, name: All}]
 steps:
-  - {id: browse, name: Browse, lane: customer, stage: all, actor: person, select: {service: web, span: "GET /p/*"}}
+  - {id: browse, name: Browse, lane: customer, stage: all, actor: person,
+     select: {service: web, span: "GET /p/*"}}
   - {id: pay, name: Pay, lane: frontstage, stage: all, actor: system, select: {step: pay},
      objectives: {availability: 0.99, latency: {percentile: 95, threshold_ms: 800}}}
   - {id: ship, name: Ship, lane: backstage, stage: all, actor: process, select: {service: wms, span: ship}}
@@ -39,7 +40,9 @@ def journeys(ch) -> None:  # noqa: ANN001
         j = f"j{n}"
         spans += [
             Span("web", f"GET /p/{n % 7}", t, rng.lognormvariate(-1.5, 0.6), j),
-            step_span("pay", t + rng.uniform(5, 30), rng.lognormvariate(-0.7, 0.5), j, error=rng.random() < 0.03),
+            step_span(
+                "pay", t + rng.uniform(5, 30), rng.lognormvariate(-0.7, 0.5), j, error=rng.random() < 0.03
+            ),
             Span("wms", "ship", t + rng.uniform(40, 90), rng.uniform(1, 4), j),
         ]
     spans += [Span("web", "GET /health", i * 60.0, 0.001, f"h{i}") for i in range(HOURS * 60)]
@@ -58,7 +61,9 @@ def both(ch, **options):  # noqa: ANN001, ANN003, ANN201 - test helper
 def test_rollup_counts_equal_raw_counts(ch, journeys) -> None:  # noqa: ANN001
     raw, rolled = both(ch, journey_horizon_s=HOURS * 3600)
     assert (raw.source, rolled.source) == ("raw", "rollup")
-    assert [(s.step_id, s.count, s.errors) for s in rolled.steps] == [(s.step_id, s.count, s.errors) for s in raw.steps]
+    assert [(s.step_id, s.count, s.errors) for s in rolled.steps] == [
+        (s.step_id, s.count, s.errors) for s in raw.steps
+    ]
     assert [s.count for s in raw.steps] == [400, 400, 400]
     for r, o in zip(raw.steps, rolled.steps, strict=True):
         assert [(p.t, p.count, p.errors) for p in o.series] == [(p.t, p.count, p.errors) for p in r.series]
@@ -95,12 +100,21 @@ def test_auto_picks_the_rollup_for_long_windows_only(ch, journeys) -> None:  # n
     assert (long.source, short.source) == ("rollup", "raw")
 
 
-ROLE = FLOW.replace("select: {service: wms, span: ship}", "select: {service: wms, span: ship, attributes: {site: north}}")
+ROLE = FLOW.replace(
+    "select: {service: wms, span: ship}", "select: {service: wms, span: ship, attributes: {site: north}}"
+)
 
 
 def test_selector_on_an_attribute_the_rollup_does_not_keep_is_answered_from_raw(ch) -> None:  # noqa: ANN001
     start = origin(2)
-    insert(ch, start, [Span("wms", "ship", 60, 1, "a", {"site": "north"}), Span("wms", "ship", 61, 1, "b", {"site": "south"})])
+    insert(
+        ch,
+        start,
+        [
+            Span("wms", "ship", 60, 1, "a", {"site": "north"}),
+            Span("wms", "ship", 61, 1, "b", {"site": "south"}),
+        ],
+    )
     end = start + timedelta(hours=2)
     options = StateOptions(rollup_after_s=3600)
     state = compute_state(ch, blueprint(ROLE), start, end, end, options)
@@ -112,7 +126,9 @@ def test_selector_on_an_attribute_the_rollup_does_not_keep_is_answered_from_raw(
     assert read_coverage(ch).since["site"] == start + timedelta(hours=1)
     later = start + timedelta(hours=2)
     insert(ch, later, [Span("wms", "ship", 60, 1, "c", {"site": "north"})])
-    rolled = compute_state(ch, blueprint(ROLE), later, later + timedelta(hours=2), later + timedelta(hours=2), options)
+    rolled = compute_state(
+        ch, blueprint(ROLE), later, later + timedelta(hours=2), later + timedelta(hours=2), options
+    )
     assert rolled.source == "rollup"
     assert next(s.count for s in rolled.steps if s.step_id == "ship") == 1
 

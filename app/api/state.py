@@ -47,7 +47,9 @@ def register(bp: flask.Blueprint, ctx: AppContext) -> None:
         now = datetime.now(UTC)
         blueprint = _find_blueprint(ctx, blueprint_id)
         if blueprint is None:
-            return _problem(404, f"no blueprint '{blueprint_id}': GET /api/v1/blueprints lists the known ones")
+            return _problem(
+                404, f"no blueprint '{blueprint_id}': GET /api/v1/blueprints lists the known ones"
+            )
         try:
             start, end = parse_window(flask.request.args, now)
         except BadWindow as bad:
@@ -57,7 +59,9 @@ def register(bp: flask.Blueprint, ctx: AppContext) -> None:
         try:
             state = compute_state(client, blueprint, start, end, now, state_options(ctx.settings))
         except StateUnavailable as unavailable:
-            log.warning("blueprint state unavailable", extra={"blueprint": blueprint_id, "error": str(unavailable)})
+            log.warning(
+                "blueprint state unavailable", extra={"blueprint": blueprint_id, "error": str(unavailable)}
+            )
             return _problem(503, str(unavailable))
         return flask.Response(state.model_dump_json(by_alias=True), mimetype="application/json")
 
@@ -86,7 +90,9 @@ def parse_window(args: Any, now: datetime, default: str = DEFAULT_WINDOW) -> tup
     given_from, given_to = args.get("from"), args.get("to")
     if given_from is not None or given_to is not None:
         if given_from is None or given_to is None:
-            raise BadWindow("give both 'from' and 'to' (ISO 8601, e.g. 2025-03-01T09:00:00Z), or 'window' alone")
+            raise BadWindow(
+                "give both 'from' and 'to' (ISO 8601, e.g. 2025-03-01T09:00:00Z), or 'window' alone"
+            )
         if args.get("window") is not None:
             raise BadWindow("give either 'window' or 'from' and 'to', not both")
         start, end = _instant("from", given_from), _instant("to", given_to)
@@ -100,7 +106,10 @@ def parse_window(args: Any, now: datetime, default: str = DEFAULT_WINDOW) -> tup
         end = now
         start = now - timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
     if end - start > MAX_WINDOW:
-        raise BadWindow(f"a window may span at most {MAX_WINDOW.days} days, got {(end - start).total_seconds() / 86400:g} days")
+        raise BadWindow(
+            f"a window may span at most {MAX_WINDOW.days} days, "
+            f"got {(end - start).total_seconds() / 86400:g} days"
+        )
     return start, end
 
 
@@ -115,9 +124,13 @@ def state_options(settings: Any) -> StateOptions:
 
 def _instant(name: str, text: str) -> datetime:
     try:
-        value = datetime.fromisoformat(text.strip().replace(" ", "+"))  # a '+' arrives as ' ' when not escaped
+        value = datetime.fromisoformat(
+            text.strip().replace(" ", "+")
+        )  # a '+' arrives as ' ' when not escaped
     except ValueError:
-        raise BadWindow(f"'{name}' {text!r} is not an ISO 8601 instant such as 2025-03-01T09:00:00Z") from None
+        raise BadWindow(
+            f"'{name}' {text!r} is not an ISO 8601 instant such as 2025-03-01T09:00:00Z"
+        ) from None
     if value.tzinfo is None:
         raise BadWindow(f"'{name}' {text} has no timezone: add Z or an offset such as +02:00")
     return value.astimezone(UTC)
@@ -153,6 +166,8 @@ class _KeptKeys:
             try:
                 ensure_rollup_keys(client, missing, now)
             except Exception as exc:  # noqa: BLE001 - without the rollup, long windows are answered from raw spans
-                log.warning("span rollup cannot keep attributes", extra={"keys": sorted(missing), "error": str(exc)})
+                log.warning(
+                    "span rollup cannot keep attributes", extra={"keys": sorted(missing), "error": str(exc)}
+                )
                 return
             self._done |= missing

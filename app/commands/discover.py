@@ -26,13 +26,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "the busiest service and span names, flows from the transitions journeys make, lanes and stages "
         "guessed. Prints YAML in the blueprint format, to be reviewed and edited.",
     )
-    parser.add_argument("--url", help="the Touchpoint server (default: TOUCHPOINT_URL, else http://127.0.0.1:8050)")
+    parser.add_argument(
+        "--url", help="the Touchpoint server (default: TOUCHPOINT_URL, else http://127.0.0.1:8050)"
+    )
     parser.add_argument("--window", default="1h", help="how far back to look: 15m, 2h, 1d (default 1h)")
     parser.add_argument("--from", dest="start", metavar="ISO", help="window start, ISO 8601 with offset")
     parser.add_argument("--to", dest="end", metavar="ISO", help="window end, ISO 8601 with offset")
     parser.add_argument("--id", default="discovered", help="the drafted blueprint's id (default discovered)")
     parser.add_argument("--out", type=Path, help="write the YAML to this file instead of standard output")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the server (default 60)")
+    parser.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds to wait for the server (default 60)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -45,12 +49,18 @@ def run(args: argparse.Namespace) -> int:
     try:
         url = (args.url or _settings_url()).rstrip("/") + "/api/v1/discover"
     except ValidationError as exc:
-        print(f"touchpoint discover: the TOUCHPOINT_* environment is not valid: {exc.errors()[0]['msg']}", file=sys.stderr)
+        print(
+            f"touchpoint discover: the TOUCHPOINT_* environment is not valid: {exc.errors()[0]['msg']}",
+            file=sys.stderr,
+        )
         return EXIT_BAD_INPUT
     try:
         reply = requests.get(url, params={**query, "id": args.id}, timeout=args.timeout)
     except requests.RequestException as problem:
-        print(f"touchpoint discover: cannot reach {url}: {problem.__class__.__name__}: {problem}", file=sys.stderr)
+        print(
+            f"touchpoint discover: cannot reach {url}: {problem.__class__.__name__}: {problem}",
+            file=sys.stderr,
+        )
         return EXIT_SERVER
     if reply.status_code == 400:
         print(f"touchpoint discover: {_message(reply)}", file=sys.stderr)
@@ -69,7 +79,10 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     if args.out is not None:
         args.out.write_text(draft["yaml"], encoding="utf-8")
-        print(f"{args.out}: {draft['steps']} steps from {draft['spans']:,} spans in {draft['journeys']:,} journeys")
+        print(
+            f"{args.out}: {draft['steps']} steps from {draft['spans']:,} spans "
+            f"in {draft['journeys']:,} journeys"
+        )
     else:
         sys.stdout.write(draft["yaml"])
     return EXIT_OK
