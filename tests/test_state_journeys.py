@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from state_scenario import Span, blueprint, insert, origin, step_span
 
-from blueprints.state import compute_state
+from blueprints.state import StateOptions, compute_state
 
 LINE = """
 id: line
@@ -268,3 +268,21 @@ def test_blueprints_beyond_64_steps_use_wide_step_masks(ch) -> None:
     state = state_of(ch, wide, 18)
     assert state.conformance.skipped == {"s66": 1}
     assert state.journey.completed == 1 and state.edges[-1].from_step == "s68"
+
+
+def test_long_waits_of_many_journeys_do_not_overflow(ch) -> None:
+    month = 30 * 86400.0
+    insert(
+        ch,
+        origin(19),
+        [
+            s
+            for n in range(4000)
+            for s in (step_span("a", n, 1, f"j{n}"), step_span("b", n + month, 1, f"j{n}"))
+        ],
+    )
+    start = origin(19)
+    end = start + timedelta(days=40)
+    state = compute_state(ch, blueprint(LINE), start, end, end, StateOptions(source="raw"))
+    assert by_step(state)["b"].wait_mean_s == pytest.approx(month - 1)  # 4000 x 30 days passes 2**63 ns
+    assert by_edge(state)[("a", "b")].wait_mean_s == pytest.approx(month - 1)
