@@ -18,10 +18,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import flask
+from google.protobuf.message import DecodeError as ProtobufDecodeError
 
 from app.auth.banner import AuthMode, auth_mode, choose_mode
 from app.auth.errors import AuthError, PermissionDenied, StartRefused
-from app.auth.gate import AccessGate, GateLimits, current_identity
+from app.auth.gate import AccessGate, GateLimits, current_identity, undecodable
 from app.auth.ratelimit import RateLimit
 from app.auth.roles import Identity, Role, Scope
 from app.auth.users import CredentialsFile
@@ -86,6 +87,8 @@ def install(app: flask.Flask, ctx: Any) -> AccessGate:
     app.before_request_funcs.setdefault(None, []).insert(0, gate.before_request)
     app.after_request(gate.after_request)
     app.teardown_request(gate.teardown_request)
+    app.register_error_handler(RecursionError, undecodable)
+    app.register_error_handler(ProtobufDecodeError, undecodable)
     login.register(
         app,
         mode,

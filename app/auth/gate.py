@@ -232,6 +232,32 @@ class AccessGate:
         return response
 
 
+def undecodable(error: Exception) -> flask.Response:
+    """Answer 400, not 500, for a body that fails to decode past the receiver's own checks.
+
+    Registered for RecursionError (JSON nested thousands deep) and protobuf's DecodeError (a corrupt value
+    nested inside an otherwise well-formed request, decoded late), which only hostile or broken input raises.
+    At /v1/traces the answer is OTLP's error form (a google.rpc.Status, code 3), so exporters drop the batch
+    rather than resend it.
+    """
+    if isinstance(error, RecursionError):
+        message = "request body nests too deeply to decode"
+    else:
+        message = f"request body is not a valid OTLP ExportTraceServiceRequest: {error}"
+    log.info("undecodable request refused", extra={"path": flask.request.path, "error": message})
+    if flask.request.path == INGEST_PATH:
+        from google.protobuf import json_format
+        from google.rpc import status_pb2
+
+        status = status_pb2.Status(code=3, message=message)
+        if flask.request.mimetype == "application/json":
+            body, kind = json_format.MessageToJson(status, indent=None).encode(), "application/json"
+        else:
+            body, kind = status.SerializeToString(), "application/x-protobuf"
+        return flask.Response(body, status=400, content_type=kind)
+    return flask.make_response(flask.jsonify({"error": message}), 400)
+
+
 def _whose(identity: Identity) -> str:
     if identity.via == "token":
         return f"the token's scopes ({', '.join(sorted(identity.scopes)) or 'none'})"
