@@ -2,7 +2,7 @@
 list of span attributes they keep.
 
 `touchpoint_span_rollup` holds, per minute, service, span name and *selected* span attributes, the count,
-the error count, the summed duration and a t-digest of durations (nanoseconds). A materialized view fills it
+the error count, the summed duration and a histogram of durations (nanoseconds, bfloat16 bins). A materialized view fills it
 as spans are inserted, so any blueprint's step selectors can be evaluated on it: service and span name are
 kept as they are, and of the attributes only those named in `touchpoint_rollup_keys` (the conventions plus
 every key a blueprint selects on; keeping all attributes would keep every id and defeat the rollup).
@@ -67,7 +67,7 @@ CREATE TABLE IF NOT EXISTS {ROLLUP_TABLE} (
     Spans SimpleAggregateFunction(sum, UInt64),
     Errors SimpleAggregateFunction(sum, UInt64),
     DurationSum SimpleAggregateFunction(sum, UInt64),
-    DurationDigest AggregateFunction(quantilesTDigest({_LEVELS}), UInt64)
+    DurationDigest AggregateFunction(quantilesBFloat16({_LEVELS}), UInt64)
 ) ENGINE = AggregatingMergeTree
 PARTITION BY toDate(Minute)
 ORDER BY (Minute, ServiceName, SpanName, Attributes)
@@ -96,7 +96,7 @@ SELECT
     count() AS Spans,
     countIf(StatusCode = 'Error') AS Errors,
     sum(Duration) AS DurationSum,
-    quantilesTDigestState({_LEVELS})(Duration) AS DurationDigest
+    quantilesBFloat16State({_LEVELS})(Duration) AS DurationDigest
 FROM {TRACES_TABLE}
 GROUP BY Minute, ServiceName, SpanName, Attributes
 """

@@ -5,7 +5,8 @@ assemble a :class:`~blueprints.state_model.BlueprintState`.
 pure. Windows up to `StateOptions.rollup_after_s` are answered from raw spans in one journey pass plus one
 query for unmapped names. Longer windows take per-step counts, errors, percentiles and series from the
 per-minute rollup, and walk journeys (waits, transitions, completion, conformance, in-flight spans) over the
-last `journey_horizon_s` of the window only; the state then says so in `journey_window`.
+last `journey_horizon_s` of the window only (15 minutes unless configured, the same journeys the default
+live window shows); the state then says so in `journey_window`.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class StateOptions:
 
     source: str = "auto"  # auto | raw | rollup
     rollup_after_s: float = 6 * 3600.0  # windows at least this long use the rollup (when it covers them)
-    journey_horizon_s: float = 3600.0  # with the rollup, journeys are walked over the window's last hour
+    journey_horizon_s: float = 900.0  # with the rollup, journeys are walked over the window's last 15 minutes
     series_points: int = 30
     unmapped_limit: int = 10
     bottleneck_limit: int = 8

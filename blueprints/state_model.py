@@ -180,7 +180,7 @@ class BlueprintState(_Frozen):
         None,
         description="the period journeys, transitions, waits and in-flight spans were walked over, when "
         "shorter than `window` (long windows count spans from the rollup and walk journeys over their "
-        "last hour)",
+        "last minutes only)",
     )
     generated_at: datetime
     source: str = Field(description="raw | rollup: which tables answered")
