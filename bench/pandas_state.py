@@ -70,9 +70,9 @@ def pandas_state(
     graph = journey_graph(blueprint)
     steps = list(blueprint.steps)
     step = np.zeros(len(frame), dtype=np.int32)
-    order = sorted(range(len(steps)), key=lambda i: (-_conditions(steps[i].select), i))
+    order = sorted(range(len(steps)), key=lambda i: (-_conditions(getattr(steps[i], "select", None)), i))
     for i in reversed(order):  # the highest precedence is written last
-        step[_matches(frame, steps[i].select).to_numpy()] = i + 1
+        step[_matches(frame, getattr(steps[i], "select", None)).to_numpy()] = i + 1
     frame = frame.assign(step=step)
 
     mapped = frame[frame.step > 0]

@@ -93,7 +93,7 @@ def step_index_expression(
     steps = list(blueprint.steps)
     if not steps:
         return SqlFragment("toUInt16(0)")
-    ranked = sorted(range(len(steps)), key=lambda i: (-_condition_count(steps[i].select), i))
+    ranked = sorted(range(len(steps)), key=lambda i: (-_condition_count(getattr(steps[i], "select", None)), i))
     params: dict[str, Any] = {}
     branches: list[str] = []
     for position in ranked:
@@ -156,7 +156,7 @@ def selector_condition(step: Any, columns: SpanColumns, prefix: str, params: dic
 
     A step without any selector binds spans carrying `blueprint.step` = its id.
     """
-    select = step.select
+    select = getattr(step, "select", None)
     where = f"steps[{step.id}].select"
     parts: list[str] = []
     service = getattr(select, "service", None) if select is not None else None
@@ -231,7 +231,7 @@ def selector_attribute_keys(blueprints: Iterable[Any]) -> set[str]:
     keys: set[str] = set()
     for blueprint in blueprints:
         for step in blueprint.steps:
-            select = step.select
+            select = getattr(step, "select", None)
             attributes = (getattr(select, "attributes", None) or {}) if select is not None else {}
             keys.update(str(k) for k in attributes)
             if select is None or getattr(select, "step", None) is not None or _condition_count(select) == 0:
