@@ -66,6 +66,7 @@ def rank_bottlenecks(
                 total_wait_s=round(total, 6),
                 wait_mean_s=edge.wait_mean_s,
                 count=edge.count,
+                utilisation=None,
                 evidence=(
                     f"{edge.count} journeys went from {graph.step(edge.from_step).name} to "
                     f"{graph.step(edge.to_step).name} and waited "

@@ -30,6 +30,7 @@ from blueprints.health import (
 from blueprints.journey_graph import JourneyGraph
 from blueprints.state_model import (
     BlueprintState,
+    Health,
     Conformance,
     DropOff,
     EdgeState,
@@ -68,14 +69,16 @@ def assemble_state(
         for s in graph.steps
     ]
     edges = [
-        EdgeState(
-            from_step=e.from_step,
-            to_step=e.to_step,
-            count=e.count,
-            wait_mean_s=e.wait_sum_s / e.count if e.count else None,
-            wait_p50_s=e.wait_p50_s,
-            wait_p95_s=e.wait_p95_s,
-            expected=(e.from_step, e.to_step) in graph.expected,
+        EdgeState.model_validate(
+            {
+                "from": e.from_step,
+                "to": e.to_step,
+                "count": e.count,
+                "wait_mean_s": e.wait_sum_s / e.count if e.count else None,
+                "wait_p50_s": e.wait_p50_s,
+                "wait_p95_s": e.wait_p95_s,
+                "expected": (e.from_step, e.to_step) in graph.expected,
+            }
         )
         for e in observed.edges
     ]
@@ -157,7 +160,7 @@ def _series(step_id: str, observed: Observed, window: Window, window_s: float) -
 
 
 def _journey_state(
-    graph: JourneyGraph, observed: Observed, score: float | None, health: object
+    graph: JourneyGraph, observed: Observed, score: float | None, health: Health
 ) -> JourneyState:
     figures = observed.journeys
     drop_off = sorted(
