@@ -19,6 +19,7 @@ from typing import Any
 from alerts.book import AlertBook
 from alerts.cycle import Cycle
 from alerts.evaluate import evaluate
+from alerts.minutes import MinuteCounts
 from alerts.notify.dispatch import AttemptHook, Backoff, Dispatcher
 from alerts.rule_source import RuleContext, RuleSource
 
@@ -61,6 +62,7 @@ class AlertEngine:
         self._clock = clock
         self.backoff = backoff  # retry policy of the notification workers
         self._on_attempt = on_attempt or book.store.log_delivery
+        self.minutes = MinuteCounts()  # long windows from per-minute counts
         self._dispatcher: Dispatcher | None = None
         self._dispatcher_key: tuple[Any, ...] | None = None
         self._stop = threading.Event()
@@ -72,7 +74,7 @@ class AlertEngine:
         now = now or self._clock()
         started = time.perf_counter()
         context = self.source.current()
-        evaluation = evaluate(self._client(), context.watched, context.rules.enabled(), now)
+        evaluation = evaluate(self._client(), context.watched, context.rules.enabled(), now, self.minutes)
         destinations = tuple(d for d in context.rules.destinations if d.id in context.notifiers)
         cycle = self.book.cycle(
             Cycle(

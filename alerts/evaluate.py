@@ -16,8 +16,9 @@ from typing import Any
 
 from alerts import burn_rate, journey_rules, span_rules
 from alerts.journey_stats import JourneyNeeds, journey_stats_from_rows, journey_stats_query
+from alerts.minutes import LONG, Counting, MinuteCounts, split
 from alerts.model import Signal
-from alerts.span_stats import SpanNeeds, span_stats_from_rows, span_stats_query
+from alerts.span_stats import EMPTY, SpanNeeds, SpanStats, span_stats_from_rows, span_stats_query
 from blueprints.journey_graph import JourneyGraph, journey_graph
 
 log = logging.getLogger(__name__)
@@ -74,8 +75,19 @@ class Evaluation:
     elapsed_ms: float = 0.0
 
 
-def evaluate(client: Any, watched: Mapping[str, Watched], rules: Sequence[Any], now: datetime) -> Evaluation:
-    """Evaluate every enabled rule at `now` (timezone-aware) against ClickHouse through `client`."""
+def evaluate(
+    client: Any,
+    watched: Mapping[str, Watched],
+    rules: Sequence[Any],
+    now: datetime,
+    minutes: MinuteCounts | None = None,
+) -> Evaluation:
+    """Evaluate every enabled rule at `now` (timezone-aware) against ClickHouse through `client`.
+
+    With `minutes`, windows of an hour or more are read from the per-minute counts (alerts/minutes.py) instead
+    of raw spans: the same answer to within a minute at each edge, at a cost that does not grow with the
+    window.
+    """
     started = time.perf_counter()
     signals: list[Signal] = []
     evaluated: set[str] = set()
@@ -91,14 +103,9 @@ def evaluate(client: Any, watched: Mapping[str, Watched], rules: Sequence[Any], 
         by_blueprint.setdefault(rule.blueprint, []).append(rule)
     for blueprint_id, blueprint_rules in by_blueprint.items():
         target = watched[blueprint_id]
-        for family, empty, query, parse in (
-            ("spans", SpanNeeds(), span_stats_query, span_stats_from_rows),
-            ("journeys", JourneyNeeds(), journey_stats_query, journey_stats_from_rows),
-        ):
-            family_rules = [r for r in blueprint_rules if DETECTORS[r.kind].family == family]
-            needs = empty
-            usable = []
-            for rule in family_rules:
+        for family, empty in (("spans", SpanNeeds()), ("journeys", JourneyNeeds())):
+            needs, usable = empty, []
+            for rule in (r for r in blueprint_rules if DETECTORS[r.kind].family == family):
                 try:
                     needs = needs | DETECTORS[rule.kind].needs(rule, target.graph)
                     usable.append(rule)
@@ -107,10 +114,16 @@ def evaluate(client: Any, watched: Mapping[str, Watched], rules: Sequence[Any], 
             if not usable:
                 continue
             try:
-                sql, params = query(target.blueprint, needs, now, target.slack)
-                rows = client.query(sql, parameters=params).result_rows
-                queries += 1
-                stats = parse(rows, target.blueprint, needs, now)
+                if family == "spans":
+                    stats, used = _span_stats(client, target, needs, now, minutes)
+                else:
+                    # a journey's earlier steps are looked for over the rules' own lookbacks: no slack
+                    sql, params = journey_stats_query(target.blueprint, needs, now, timedelta(0))
+                    stats = journey_stats_from_rows(
+                        client.query(sql, parameters=params).result_rows, target.blueprint, needs, now
+                    )
+                    used = 1
+                queries += used
             except Exception as exc:  # noqa: BLE001 - a failed query must not stop the other blueprints
                 log.warning(
                     "alert query failed",
@@ -132,3 +145,31 @@ def evaluate(client: Any, watched: Mapping[str, Watched], rules: Sequence[Any], 
         queries,
         round((time.perf_counter() - started) * 1000, 1),
     )
+
+
+def _span_stats(
+    client: Any, target: Watched, needs: SpanNeeds, now: datetime, minutes: MinuteCounts | None
+) -> tuple[SpanStats, int]:
+    """The span figures for `needs` (long windows from the minute counts when given) and the queries taken."""
+    long = {i for i in needs.intervals if minutes is not None and i.length_s >= LONG.total_seconds()}
+    parts = {i: split(i, now) for i in long}
+    raw_intervals = (needs.intervals - long) | {raw for _, raw in parts.values() if raw is not None}
+    raw_needs = needs.with_intervals(frozenset(raw_intervals))
+    sql, params = span_stats_query(target.blueprint, raw_needs, now, target.slack)
+    raw = span_stats_from_rows(
+        client.query(sql, parameters=params).result_rows, target.blueprint, raw_needs, now
+    )
+    if not long or minutes is None:
+        return raw, 1
+    counting = Counting(target.blueprint, {s: tuple(sorted(t)) for s, t in needs.slow_s.items()})
+    minutes.fill(client, counting, now)
+    ranges = sorted({span for span, _ in parts.values() if span is not None})
+    counted = minutes.windows(client, counting, ranges)
+    windows = dict(raw.windows)
+    for interval, (span, raw_part) in parts.items():
+        for step in target.graph.step_ids:
+            total = counted.get((step, span), EMPTY) if span else EMPTY
+            if raw_part is not None:
+                total = total + raw.window(step, raw_part)
+            windows[(step, interval)] = total
+    return SpanStats(now, windows, raw.quantiles_s, raw.last_end), 3

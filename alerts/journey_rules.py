@@ -18,7 +18,7 @@ from alerts.span_rules import _seconds
 from alerts.span_stats import Interval
 from blueprints.journey_graph import JourneyGraph
 
-BASELINE_SAMPLES = 12
+BASELINE_SAMPLES = 6
 OVER_LIMIT_SHARE = 0.05  # more than 5% over the limit: the 95th percentile wait is above it
 
 
@@ -200,9 +200,13 @@ def judge_drop_off(rule: DropOffRule, graph: JourneyGraph, stats: JourneyStats) 
     """Active per step where the share of journeys going on after it fell well below its baseline."""
     current, baseline, settle = _cohorts(rule)
     signals = []
+    lanes = {s.id: s.lane for s in graph.steps}
     for step in graph.step_ids:
         if step in graph.end or (rule.step is not None and step != rule.step):
             continue
+        following = {b for a, b in graph.expected if a == step}
+        if following and all(lanes.get(b) == "evidence" for b in following):
+            continue  # a journey that did not get an email afterwards did not drop off
         did, went_on = stats.cohorts.get((step, current, settle), (0, 0))
         base_did, base_went_on = stats.cohorts.get((step, baseline, settle), (0, 0))
         if did < rule.min_journeys or base_did < rule.min_journeys:

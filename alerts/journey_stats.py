@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from alerts.span_stats import NS, Interval, _ns, _services
+from alerts.span_stats import NS, Interval, _ns, row_filter
 from blueprints.selectors import journey_key_expression, step_index_expression
 from collectors.schema import TRACES_TABLE
 
@@ -54,9 +54,11 @@ class JourneyNeeds:
 
     @property
     def oldest_s(self) -> float:
-        olds = [i.older_s for i in self.transitions | self.waits] + [c[0].older_s for c in self.cohorts]
+        # Only transitions need a journey's earlier steps; the other figures start at a step in their window.
+        olds = [i.older_s + self.lookback_s for i in self.transitions]
+        olds += [i.older_s for i in self.waits] + [c[0].older_s for c in self.cohorts]
         olds += [t + max(self.waiting_for_s.values(), default=0.0) for t in self.instants_s]
-        return max(olds, default=0.0) + self.lookback_s
+        return max(olds, default=0.0)
 
     @property
     def empty(self) -> bool:
@@ -104,7 +106,6 @@ def journey_stats_query(
         "scan_to": now,
         "wait_limit": [round(needs.wait_limit_s.get(s, 0.0) * NS) for s in steps] or [0],
         "waiting_for": [round(needs.waiting_for_s.get(s, 0.0) * NS) for s in steps] or [0],
-        "instants": [now_ns - round(t * NS) for t in sorted(needs.instants_s)],
     }
     columns = ["a_idx", "b_idx"]
 
@@ -125,10 +126,12 @@ def journey_stats_query(
             f"maxIf(wait, {cond})",
             f"countIf({cond} AND limit > 0 AND wait > limit)",
         ]
-    if needs.instants_s:
+    for n, seconds in enumerate(sorted(needs.instants_s)):
+        params[f"i{n}"] = now_ns - round(seconds * NS)
+        at = f"{{i{n}:Int64}}"
         columns.append(
-            "sumForEach(arrayMap(t -> toUInt64(a_idx > 0 AND waiting_for > 0 AND a_end <= t "
-            "AND (b_idx = 0 OR t < b_end) AND t - a_end <= waiting_for), {instants:Array(Int64)}))"
+            f"countIf(a_idx > 0 AND waiting_for > 0 AND a_end <= {at} AND (b_idx = 0 OR {at} < b_end) "
+            f"AND {at} - a_end <= waiting_for)"
         )
     for n, (interval, settle) in enumerate(sorted(needs.cohorts)):
         lo, hi = window(f"c{n}", interval)
@@ -138,11 +141,7 @@ def journey_stats_query(
             f"countIf({cond})",
             f"countIf({cond} AND b_idx > 0 AND b_end - a_end <= {{c{n}_settle:Int64}})",
         ]
-    services = _services(blueprint)
-    service_filter = ""
-    if services is not None:
-        params["services"] = services
-        service_filter = "AND ServiceName IN {services:Array(String)}"
+    service_filter = row_filter(blueprint, params)
     sql = f"""
 SELECT {", ".join(columns)}
 FROM (
@@ -151,24 +150,32 @@ FROM (
            arrayElement({{wait_limit:Array(Int64)}}, b_idx) AS limit,
            arrayElement({{waiting_for:Array(Int64)}}, a_idx) AS waiting_for
     FROM (
-        SELECT arrayJoin(range(toUInt64(length(seq) + 1))) AS i,
-               if(i = 0, toUInt16(0), tupleElement(seq[i], 3)) AS a_idx,
-               if(i = 0, toInt64(0), tupleElement(seq[i], 2)) AS a_end,
-               if(i < length(seq), tupleElement(seq[i + 1], 3), toUInt16(0)) AS b_idx,
-               if(i < length(seq), tupleElement(seq[i + 1], 1), toInt64(0)) AS b_start,
-               if(i < length(seq), tupleElement(seq[i + 1], 2), toInt64(0)) AS b_end
+        -- pairs (a, b) of consecutive steps, a = 0 before the first and b = 0 after the last; the arrays are
+        -- joined side by side so no journey's whole sequence is copied per pair
+        SELECT a_idx, a_end, b_idx, b_start, b_end
         FROM (
-            SELECT journey, arraySort(groupArray((start_ns, end_ns, step_idx))) AS seq
+            SELECT arraySort(groupArray((start_ns, end_ns, step_idx))) AS seq,
+                   arrayMap(x -> tupleElement(x, 3), seq) AS idxs,
+                   arrayMap(x -> tupleElement(x, 1), seq) AS starts,
+                   arrayMap(x -> tupleElement(x, 2), seq) AS ends
             FROM (
-                SELECT {journey.sql} AS journey, {index.sql} AS step_idx,
-                       toUnixTimestamp64Nano(Timestamp) AS start_ns, start_ns + toInt64(Duration) AS end_ns
-                FROM {TRACES_TABLE}
-                WHERE Timestamp >= {{scan_from:DateTime64(9)}} AND Timestamp <= {{scan_to:DateTime64(9)}}
-                      {service_filter}
+                -- the step and the end first: the journey key (a map lookup) only for the rows that count
+                SELECT {journey.sql} AS journey, step_idx, start_ns, end_ns
+                FROM (
+                    SELECT {index.sql} AS step_idx, toUnixTimestamp64Nano(Timestamp) AS start_ns,
+                           start_ns + toInt64(Duration) AS end_ns, SpanAttributes, TraceId
+                    FROM {TRACES_TABLE}
+                    WHERE Timestamp >= {{scan_from:DateTime64(9)}} AND Timestamp <= {{scan_to:DateTime64(9)}}
+                          {service_filter}
+                )
+                WHERE step_idx > 0 AND end_ns < {{now_ns:Int64}}
             )
-            WHERE step_idx > 0 AND end_ns < {{now_ns:Int64}} AND journey != ''
+            WHERE journey != ''
             GROUP BY journey
         )
+        ARRAY JOIN arrayPushFront(idxs, toUInt16(0)) AS a_idx, arrayPushFront(ends, toInt64(0)) AS a_end,
+                   arrayPushBack(idxs, toUInt16(0)) AS b_idx, arrayPushBack(starts, toInt64(0)) AS b_start,
+                   arrayPushBack(ends, toInt64(0)) AS b_end
     )
 )
 GROUP BY a_idx, b_idx
@@ -198,10 +205,9 @@ def journey_stats_from_rows(
             if count:
                 waits[(a, b, interval)] = Waits(int(count), total / NS, longest / NS, int(over))
             col += 4
-        if instants:
-            for seconds, n in zip(instants, row[col], strict=False):
-                if n:
-                    waiting[(a, seconds)] = waiting.get((a, seconds), 0) + int(n)
+        for seconds in instants:
+            if row[col]:
+                waiting[(a, seconds)] = waiting.get((a, seconds), 0) + int(row[col])
             col += 1
         for interval, settle in sorted(needs.cohorts):
             did, went_on = row[col : col + 2]

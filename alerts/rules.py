@@ -164,14 +164,14 @@ class BottleneckRule(RuleBase):
     flow into it outnumber the median over the previous `baseline_window` by `growth` times plus `min_excess`
     while the journeys it served in `window` waited `growth` times longer than over the baseline (or none was
     served). A journey counts as waiting from the end of a step that flows into this one until its next step
-    ends, for at most `lookback` (default four times `max_wait`, at least 15 minutes, at most the blueprint's
+    ends, for at most `lookback` (default twice `max_wait`, at least 15 minutes, at most the blueprint's
     correlation timeout).
     """
 
     kind: Literal["bottleneck"] = "bottleneck"
     step: str
     max_wait: Duration | None = None
-    growth: float = Field(2.0, gt=1)
+    growth: float = Field(3.0, gt=1)
     min_excess: int = Field(5, ge=0)
     min_count: int = Field(
         10, ge=1, description="journeys reaching the step in the window, for the wait test"
@@ -184,7 +184,7 @@ class BottleneckRule(RuleBase):
         """How long a journey may sit after a predecessor before we stop counting it as waiting."""
         if self.waiting_lookback is not None:
             return self.waiting_lookback
-        return max(timedelta(minutes=15), 4 * (max_wait or timedelta(0)))
+        return max(timedelta(minutes=15), 2 * (max_wait or timedelta(0)))
 
     @property
     def lookback(self) -> timedelta:
@@ -244,14 +244,15 @@ class DropOffRule(RuleBase):
 
     For journeys that did the step between `window` + `settle` and `settle` ago, the share that went on to
     any next step is compared with the same share over the `baseline_window` before; fires when it fell by
-    more than `drop` (absolute) with at least `min_journeys`. End steps are not watched. `step` limits it.
+    more than `drop` (absolute) with at least `min_journeys`. End steps, and steps followed only by evidence
+    (an email, a receipt) are not watched: missing evidence is not a customer leaving. `step` limits it.
     """
 
     kind: Literal["drop_off"] = "drop_off"
     step: str | None = None
     window: Duration = timedelta(minutes=15)
-    settle: Duration = timedelta(minutes=10)
-    baseline_window: Duration = timedelta(hours=2)
+    settle: Duration = timedelta(minutes=30)
+    baseline_window: Duration = timedelta(hours=1)
     drop: Share = 0.2
     min_journeys: int = Field(20, ge=1)
 

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from blueprints.selectors import step_index_expression
+from blueprints.selectors import span_name_condition, step_index_expression
 from collectors.schema import TRACES_TABLE
 
 NS = 1_000_000_000
+NEVER = 2**62  # a duration no span reaches: "no threshold here"
 
 
 @dataclass(frozen=True, order=True)
@@ -45,6 +46,9 @@ class SpanNeeds:
     slow_s: Mapping[str, frozenset[float]] = field(default_factory=dict)  # step -> thresholds (seconds)
     quantiles: frozenset[tuple[Interval, float]] = frozenset()  # (window, percentile 0..100)
 
+    def with_intervals(self, intervals: frozenset[Interval]) -> SpanNeeds:
+        return SpanNeeds(intervals, self.slow_s, self.quantiles)
+
     def __or__(self, other: SpanNeeds) -> SpanNeeds:
         slow = {
             k: self.slow_s.get(k, frozenset()) | other.slow_s.get(k, frozenset())
@@ -69,6 +73,10 @@ class StepWindow:
     def error_rate(self) -> float | None:
         return self.errors / self.count if self.count else None
 
+    def __add__(self, other: StepWindow) -> StepWindow:
+        slow = {t: self.slow.get(t, 0) + other.slow.get(t, 0) for t in set(self.slow) | set(other.slow)}
+        return StepWindow(self.count + other.count, self.errors + other.errors, slow)
+
 
 EMPTY = StepWindow()
 
@@ -87,12 +95,7 @@ class SpanStats:
 
     def total(self, steps: Iterable[str], interval: Interval) -> StepWindow:
         """Several steps' windows added up (a touchpoint's steps)."""
-        parts = [self.window(s, interval) for s in steps]
-        slow: dict[float, int] = {}
-        for part in parts:
-            for threshold, n in part.slow.items():
-                slow[threshold] = slow.get(threshold, 0) + n
-        return StepWindow(sum(p.count for p in parts), sum(p.errors for p in parts), slow)
+        return sum((self.window(s, interval) for s in steps), EMPTY)
 
     def quantile_s(self, step: str, interval: Interval, percentile: float) -> float | None:
         return self.quantiles_s.get((step, interval, percentile))
@@ -109,14 +112,17 @@ def span_stats_query(
     index = step_index_expression(blueprint)
     now_ns = _ns(now)
     intervals = sorted(needs.intervals)
-    thresholds = [sorted(needs.slow_s.get(step, ())) for step in steps]
+    slots = _slots(needs, steps)
     params: dict[str, Any] = {
         **index.params,
         "now_ns": now_ns,
         "scan_from": now - timedelta(seconds=needs.oldest_s) - slack,
         "scan_to": now,
-        "slow_ns": [[round(t * NS) for t in ts] for ts in thresholds] or [[]],
     }
+    limits = []
+    for k, per_step in enumerate(slots):  # the k-th threshold of each step, never-slow where it has none
+        params[f"slow{k}"] = [round(t * NS) if t is not None else NEVER for t in per_step] or [NEVER]
+        limits.append(f"arrayElement({{slow{k}:Array(Int64)}}, step_idx) AS thr{k}")
     columns = ["step_idx", "max(end_ns) AS last_end_ns"]
     for n, interval in enumerate(intervals):
         params[f"from{n}"], params[f"to{n}"] = (
@@ -124,12 +130,8 @@ def span_stats_query(
             now_ns - round(interval.newer_s * NS),
         )
         inside = f"(end_ns >= {{from{n}:Int64}} AND end_ns < {{to{n}:Int64}})"
-        columns += [
-            f"countIf({inside}) AS n{n}",
-            f"countIf({inside} AND failed) AS e{n}",
-            f"sumForEach(arrayMap(t -> toUInt64({inside} AND dur > t), "
-            f"arrayElement({{slow_ns:Array(Array(Int64))}}, step_idx))) AS s{n}",
-        ]
+        columns += [f"countIf({inside}) AS n{n}", f"countIf({inside} AND failed) AS e{n}"]
+        columns += [f"countIf({inside} AND dur > thr{k})" for k in range(len(slots))]
     quantiles = sorted(needs.quantiles)
     for n, (interval, percentile) in enumerate(quantiles):
         lo, hi = now_ns - round(interval.older_s * NS), now_ns - round(interval.newer_s * NS)
@@ -139,18 +141,14 @@ def span_stats_query(
             f"AND end_ns < {{qto{n}:Int64}}) AS q{n}"
         )
         columns.append(f"countIf(end_ns >= {{qfrom{n}:Int64}} AND end_ns < {{qto{n}:Int64}}) AS qn{n}")
-    services = _services(blueprint)
-    service_filter = ""
-    if services is not None:
-        params["services"] = services
-        service_filter = "AND ServiceName IN {services:Array(String)}"
+    service_filter = row_filter(blueprint, params)
     sql = f"""
 SELECT {", ".join(columns)}
 FROM (
     SELECT {index.sql} AS step_idx,
            toUnixTimestamp64Nano(Timestamp) + toInt64(Duration) AS end_ns,
            toInt64(Duration) AS dur,
-           StatusCode = 'Error' AS failed
+           StatusCode = 'Error' AS failed{"".join(", " + limit for limit in limits)}
     FROM {TRACES_TABLE}
     WHERE Timestamp >= {{scan_from:DateTime64(9)}} AND Timestamp <= {{scan_to:DateTime64(9)}} {service_filter}
 )
@@ -167,6 +165,7 @@ def span_stats_from_rows(
     steps = [step.id for step in blueprint.steps]
     intervals = sorted(needs.intervals)
     quantiles = sorted(needs.quantiles)
+    slots = _slots(needs, steps)
     windows: dict[tuple[str, Interval], StepWindow] = {}
     quantile_s: dict[tuple[str, Interval, float], float] = {}
     last_end: dict[str, datetime] = {}
@@ -175,12 +174,13 @@ def span_stats_from_rows(
         if row[1]:
             last_end[step] = now - timedelta(microseconds=(_ns(now) - int(row[1])) / 1000)
         thresholds = sorted(needs.slow_s.get(step, ()))
+        width = 2 + len(slots)
         for n, interval in enumerate(intervals):
-            count, errors, slow = row[2 + 3 * n : 5 + 3 * n]
+            count, errors, *slow = row[2 + width * n : 2 + width * (n + 1)]
             windows[(step, interval)] = StepWindow(
                 int(count), int(errors), {t: int(c) for t, c in zip(thresholds, slow, strict=False)}
             )
-        base = 2 + 3 * len(intervals)
+        base = 2 + width * len(intervals)
         for n, (interval, percentile) in enumerate(quantiles):
             value, count = row[base + 2 * n], row[base + 2 * n + 1]
             if count:
@@ -188,15 +188,34 @@ def span_stats_from_rows(
     return SpanStats(now, windows, quantile_s, last_end)
 
 
-def _services(blueprint: Any) -> list[str] | None:
-    """Every step's service, when every step names one: a cheap filter on the table's first sort key."""
-    services = set()
-    for step in blueprint.steps:
-        service = getattr(step.select, "service", None) if step.select is not None else None
-        if service is None:
-            return None
-        services.add(str(service))
-    return sorted(services)
+def _slots(needs: SpanNeeds, steps: Sequence[str]) -> list[list[float | None]]:
+    """Thresholds by slot: slot k holds each step's k-th threshold (None where it has fewer)."""
+    per_step = [sorted(needs.slow_s.get(step, ())) for step in steps]
+    width = max((len(t) for t in per_step), default=0)
+    return [[t[k] if k < len(t) else None for t in per_step] for k in range(width)]
+
+
+def row_filter(blueprint: Any, params: dict[str, Any]) -> str:
+    """`AND (…)`: the rows any step could bind, by service and span name only, so ClickHouse reads only
+    their ranges of `otel_traces` (ordered by service, span name, time); '' when a step binds by attributes.
+    Adds its parameters to `params`."""
+    conditions: dict[str, None] = {}
+    for n, step in enumerate(blueprint.steps):
+        select = step.select
+        service = getattr(select, "service", None) if select is not None else None
+        span = getattr(select, "span", None) if select is not None else None
+        if service is None and span is None:
+            return ""
+        parts = []
+        if service is not None:
+            params[f"rf{n}_svc"] = str(service)
+            parts.append(f"ServiceName = {{rf{n}_svc:String}}")
+        if span is not None:
+            fragment = span_name_condition(str(span), "SpanName", f"rf{n}_span")
+            params.update(fragment.params)
+            parts.append(fragment.sql)
+        conditions["(" + " AND ".join(parts) + ")"] = None
+    return "AND (" + " OR ".join(conditions) + ")"
 
 
 def _ns(moment: datetime) -> int:

@@ -209,7 +209,7 @@ def test_ordinary_journeys_conform(spans) -> None:  # noqa: ANN001
 
 
 def test_fewer_journeys_going_on_after_a_step_is_a_drop_off_there(spans) -> None:  # noqa: ANN001
-    insert(spans, traffic(NOW - 3 * HOUR, NOW, 10, during(NOW - 30 * MIN, NOW, Shape(stop_after="cart"))))
+    insert(spans, traffic(NOW - 3 * HOUR, NOW, 10, during(NOW - HOUR, NOW, Shape(stop_after="cart"))))
     rule = DropOffRule(id="drop", blueprint="shop")
 
     [found] = signals(spans, rule)
