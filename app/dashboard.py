@@ -1,15 +1,27 @@
-"""The Dash app mounted at / on the server's Flask app."""
+"""The Dash app mounted at / on the server's Flask app: the shell (navigation, sign-in mode, first-run
+banner) around one module per page in app/pages/."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import dash
 import flask
+from dash import Input, Output, dcc, html
 
 from app.context import AppContext
 
 PAGES_DIR = Path(__file__).parent / "pages"
+ASSETS_DIR = Path(__file__).parent / "assets"
+NAV = (
+    ("Overview", "/"),
+    ("Blueprint", "/blueprint"),
+    ("Alerts", "/alerts"),
+    ("Journey", "/journey"),
+    ("Editor", "/editor"),
+)
+NAV_ID = "shell-nav"
 
 
 def create_dash(server: flask.Flask, ctx: AppContext) -> dash.Dash:
@@ -20,9 +32,64 @@ def create_dash(server: flask.Flask, ctx: AppContext) -> dash.Dash:
         server=server,
         use_pages=True,
         pages_folder=str(PAGES_DIR),
+        assets_folder=str(ASSETS_DIR),
         title="Touchpoint",
         suppress_callback_exceptions=True,
         update_title=None,
+        serve_locally=True,
     )
-    app.layout = dash.html.Div([dash.page_container])
+    app.layout = shell
+    links = json.dumps([href for _, href in NAV])
+    app.clientside_callback(
+        "function(pathname) { return window.dash_clientside.shell_links(pathname, " + links + "); }",
+        [Output(f"{NAV_ID}-{index}", "className") for index in range(len(NAV))],
+        Input("_pages_location", "pathname"),
+    )
     return app
+
+
+def shell() -> html.Div:
+    """The page frame, built per request: navigation, who is signed in (or the local-mode banner), and a
+    line pointing to the first steps while no span has arrived."""
+    from app.auth import auth_mode, current_identity
+    from app.pages import context
+    from app.pages._sources import has_spans
+
+    ctx = context()
+    mode = auth_mode(ctx)
+    identity = current_identity()
+    right: list[dash.development.base_component.Component] = []
+    if mode.banner:
+        right.append(html.Span(mode.banner, className="tp-mode", id="shell-mode"))
+    elif identity.signed_in:
+        right.append(html.Span(f"{identity.name} · {identity.role or 'token'}", className="tp-who"))
+        right.append(html.A("Sign out", href="/logout", className="tp-link"))
+    nav = html.Nav(
+        [
+            dcc.Link(["Touch", html.Span("point")], href="/", className="tp-brand"),
+            *(
+                dcc.Link(name, href=href, id=f"{NAV_ID}-{index}", className="tp-link")
+                for index, (name, href) in enumerate(NAV)
+            ),
+            html.Span(className="tp-spacer"),
+            *right,
+        ],
+        className="tp-nav",
+    )
+    banner = None
+    if not has_spans(ctx):
+        banner = html.Div(
+            [
+                html.B("No spans yet. "),
+                "Run ",
+                html.Code("touchpoint demo"),
+                " or point an OpenTelemetry SDK at ",
+                html.Code(f"{flask.request.host_url.rstrip('/')}/v1/traces"),
+                " — ",
+                dcc.Link("how to start", href="/"),
+                ".",
+            ],
+            className="tp-banner",
+            id="shell-first-run",
+        )
+    return html.Div([nav, html.Main([banner, dash.page_container], className="tp-page")])

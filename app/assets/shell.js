@@ -1,0 +1,23 @@
+// Clientside helpers of the dashboard shell (no data passes through here).
+window.dash_clientside = Object.assign({}, window.dash_clientside, {
+  shell_links: function (pathname, hrefs) {
+    return hrefs.map(function (href) {
+      var active = href === "/" ? pathname === "/" : (pathname || "").indexOf(href) === 0;
+      return active ? "tp-link active" : "tp-link";
+    });
+  },
+  // Keep the address bar in step with a page's view (blueprint, range, selection) without reloading the
+  // page: a copied link reproduces the view.
+  sync_query: function (query) {
+    if (!query) { return window.dash_clientside.no_update; }
+    var params = new URLSearchParams();
+    Object.keys(query).forEach(function (key) {
+      var value = query[key];
+      if (value !== null && value !== undefined && value !== "" && value !== false) { params.set(key, value); }
+    });
+    var text = params.toString();
+    var url = window.location.pathname + (text ? "?" + text : "");
+    if (url !== window.location.pathname + window.location.search) { window.history.replaceState(null, "", url); }
+    return text;
+  }
+});

@@ -1,0 +1,133 @@
+"""Where the pages find the running server's parts: blueprints, live states, the alert engine, the first-run
+check. Thin edges over `app.pages.context()`; everything they return is a typed value or a model."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from app.context import AppContext
+from app.pages._live_state import LiveStates
+from blueprints.state_model import BlueprintState
+
+log = logging.getLogger(__name__)
+
+STATES_PART = "dashboard.states"
+SEEN_SPANS_PART = "dashboard.seen_spans"
+_DIRECTORY_PART = "dashboard.blueprint_dir"
+_parts_lock = threading.Lock()
+
+
+def blueprints(ctx: AppContext) -> dict[str, Any]:
+    """Every blueprint the server knows, by id, in id order: the blueprint store's when it is installed,
+    else the blueprint directory's files."""
+    store = ctx.parts.get("blueprints")
+    if store is not None:
+        for name in ("all", "list", "ids"):
+            method = getattr(store, name, None)
+            if callable(method):
+                found = _by_id(store, method())
+                if found is not None:
+                    return found
+    return dict(sorted(_directory(ctx)().items()))
+
+
+def find_blueprint(ctx: AppContext, blueprint_id: str | None) -> Any | None:
+    """The blueprint with this id, or None."""
+    if not blueprint_id:
+        return None
+    store = ctx.parts.get("blueprints")
+    if store is not None:
+        try:
+            found = store.get(blueprint_id)
+        except (LookupError, ValueError):
+            found = None
+        if found is not None:
+            return found
+    return blueprints(ctx).get(blueprint_id)
+
+
+def live_states(ctx: AppContext) -> LiveStates:
+    """The server's shared cache of blueprint states (made on first use)."""
+    with _parts_lock:
+        states = ctx.parts.get(STATES_PART)
+        if states is None:
+            states = LiveStates(
+                lambda bp, start, end, now: _compute(ctx, bp, start, end, now), ctx.settings.refresh_ms / 1000
+            )
+            ctx.parts[STATES_PART] = states
+        return states  # type: ignore[no-any-return]
+
+
+def state_of(
+    ctx: AppContext, blueprint: Any, length_s: float, end: datetime | None, now: datetime
+) -> BlueprintState:
+    """The state of `blueprint` over the `length_s` seconds ending at `end` (None: now, kept fresh)."""
+    states = live_states(ctx)
+    if end is None:
+        return states.live(blueprint, length_s, now)
+    return states.past(blueprint, length_s, end, now)
+
+
+def alert_engine(ctx: AppContext) -> Any | None:
+    """The alert engine, when the server runs one."""
+    return ctx.parts.get("alerts")
+
+
+def open_alerts(ctx: AppContext) -> list[Any]:
+    """Alerts open right now (pending, firing, acknowledged), from the engine's book; [] without an engine."""
+    engine = alert_engine(ctx)
+    return list(engine.book.open_alerts()) if engine is not None else []
+
+
+def has_spans(ctx: AppContext) -> bool:
+    """Whether any span has arrived yet. Once true it stays true for this server (asked again until then)."""
+    if ctx.parts.get(SEEN_SPANS_PART):
+        return True
+    try:
+        rows = ctx.client().query("SELECT 1 FROM otel_traces LIMIT 1").result_rows
+    except Exception as exc:  # noqa: BLE001 - a database that cannot answer is reported where data is drawn
+        log.warning("cannot tell whether spans have arrived", extra={"error": str(exc)})
+        return True
+    if rows:
+        ctx.parts[SEEN_SPANS_PART] = True
+    return bool(rows)
+
+
+def _compute(
+    ctx: AppContext, blueprint: Any, start: datetime, end: datetime, now: datetime
+) -> BlueprintState:
+    from app.api.state import state_options
+    from blueprints.state import compute_state
+
+    return compute_state(ctx.client(), blueprint, start, end, now, state_options(ctx.settings))
+
+
+def _by_id(store: Any, listed: Any) -> dict[str, Any] | None:
+    if isinstance(listed, Mapping):
+        return dict(sorted(listed.items()))
+    found: dict[str, Any] = {}
+    for item in listed or []:
+        if isinstance(item, str):
+            blueprint = store.get(item)
+        elif hasattr(item, "steps"):
+            blueprint = item
+        else:
+            blueprint = store.get(getattr(item, "id", None))
+        if blueprint is not None:
+            found[str(blueprint.id)] = blueprint
+    return dict(sorted(found.items()))
+
+
+def _directory(ctx: AppContext) -> Any:
+    with _parts_lock:
+        provider = ctx.parts.get(_DIRECTORY_PART)
+        if provider is None:
+            from alerts.rule_source import directory_blueprints
+
+            provider = directory_blueprints(ctx.settings.blueprints)
+            ctx.parts[_DIRECTORY_PART] = provider
+        return provider
