@@ -6,14 +6,14 @@ its materialized view fills, alert statistics) counts rows, so a resent span mus
 
 :class:`DeduplicatingWriter` sits between the receiver and the
 :class:`~collectors.clickhouse_writer.SpanWriter`: it remembers the (TraceId, SpanId) of the spans it
-committed — the last `capacity` of them, in memory — and drops those it sees again. Spans of a request
-still being committed are "in flight": a retry that overlaps them is answered 503 + Retry-After, never
-stored twice. At start the memory is seeded from the spans stored
-with recent timestamps, which covers batches committed just before a crash and resent after the restart.
+committed — at least the last `capacity / 2` of them, in memory — and drops those it sees again. Spans of a
+request still being committed are "in flight": a retry that overlaps them is answered 503 + Retry-After,
+never stored twice. At start the memory is seeded from the spans stored with recent timestamps, which
+covers batches committed just before a crash and resent after the restart.
 
 Limits (documented in docs/security.md): the memory is per process (gunicorn workers on a ClickHouse server
-each keep their own), bounded (older than `capacity` spans ago are not recognised), and spans written straight
-into ClickHouse by a collector's exporter do not pass here.
+each keep their own), bounded (spans stored more than `capacity / 2` spans ago may not be recognised), and
+spans written straight into ClickHouse by a collector's exporter do not pass here.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ def span_key(trace_id: str, span_id: str) -> int:
 
 
 class RecentSpans:
-    """The keys of the last `capacity` spans remembered, in two generations: a lookup is two set probes,
-    memory stays under `capacity` keys."""
+    """Keys of recently stored spans in two generations: a lookup is two set probes; at least the last
+    `capacity / 2` keys are remembered and never more than `capacity` (about 65 bytes each)."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
