@@ -20,6 +20,8 @@ from alerts.minutes import LONG, Counting, MinuteCounts, split
 from alerts.model import Signal
 from alerts.span_stats import EMPTY, SpanNeeds, SpanStats, span_stats_from_rows, span_stats_query
 from blueprints.journey_graph import JourneyGraph, journey_graph
+from blueprints.selectors import TRACE_COLUMNS, SpanColumns
+from blueprints.trace_columns import trace_columns
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +96,7 @@ def evaluate(
     failures: dict[str, str] = {}
     queries = 0
     by_blueprint: dict[str, list[Any]] = {}
+    columns = trace_columns(client) if rules else TRACE_COLUMNS
     for rule in rules:
         if not rule.enabled:
             continue
@@ -115,10 +118,10 @@ def evaluate(
                 continue
             try:
                 if family == "spans":
-                    stats, used = _span_stats(client, target, needs, now, minutes)
+                    stats, used = _span_stats(client, target, needs, now, minutes, columns)
                 else:
                     # a journey's earlier steps are looked for over the rules' own lookbacks: no slack
-                    sql, params = journey_stats_query(target.blueprint, needs, now, timedelta(0))
+                    sql, params = journey_stats_query(target.blueprint, needs, now, timedelta(0), columns)
                     stats = journey_stats_from_rows(
                         client.query(sql, parameters=params).result_rows, target.blueprint, needs, now
                     )
@@ -148,20 +151,25 @@ def evaluate(
 
 
 def _span_stats(
-    client: Any, target: Watched, needs: SpanNeeds, now: datetime, minutes: MinuteCounts | None
+    client: Any,
+    target: Watched,
+    needs: SpanNeeds,
+    now: datetime,
+    minutes: MinuteCounts | None,
+    columns: SpanColumns,
 ) -> tuple[SpanStats, int]:
     """The span figures for `needs` (long windows from the minute counts when given) and the queries taken."""
     long = {i for i in needs.intervals if minutes is not None and i.length_s >= LONG.total_seconds()}
     parts = {i: split(i, now) for i in long}
     raw_intervals = (needs.intervals - long) | {raw for _, raw in parts.values() if raw is not None}
     raw_needs = needs.with_intervals(frozenset(raw_intervals))
-    sql, params = span_stats_query(target.blueprint, raw_needs, now, target.slack)
+    sql, params = span_stats_query(target.blueprint, raw_needs, now, target.slack, columns)
     raw = span_stats_from_rows(
         client.query(sql, parameters=params).result_rows, target.blueprint, raw_needs, now
     )
     if not long or minutes is None:
         return raw, 1
-    counting = Counting(target.blueprint, {s: tuple(sorted(t)) for s, t in needs.slow_s.items()})
+    counting = Counting(target.blueprint, {s: tuple(sorted(t)) for s, t in needs.slow_s.items()}, columns)
     minutes.fill(client, counting, now)
     ranges = sorted({span for span, _ in parts.values() if span is not None})
     counted = minutes.windows(client, counting, ranges)

@@ -15,7 +15,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from alerts.span_stats import NS, Interval, _ns, row_filter
-from blueprints.selectors import journey_key_expression, step_index_expression
+from blueprints.selectors import (
+    TRACE_COLUMNS,
+    SpanColumns,
+    SqlFragment,
+    journey_attribute_expression,
+    step_index_expression,
+)
 from collectors.schema import TRACES_TABLE
 
 START = ""  # the step id standing for "before the journey's first step" and "nothing yet"
@@ -91,12 +97,12 @@ class JourneyStats:
 
 
 def journey_stats_query(
-    blueprint: Any, needs: JourneyNeeds, now: datetime, slack: timedelta
+    blueprint: Any, needs: JourneyNeeds, now: datetime, slack: timedelta, columns: SpanColumns = TRACE_COLUMNS
 ) -> tuple[str, dict[str, Any]]:
     """The SQL and parameters answering `needs` for `blueprint` at `now`."""
     steps = [step.id for step in blueprint.steps]
-    index = step_index_expression(blueprint)
-    journey = journey_key_expression(blueprint)
+    index = step_index_expression(blueprint, columns)
+    journey = journey_key(blueprint, columns)
     now_ns = _ns(now)
     params: dict[str, Any] = {
         **index.params,
@@ -150,37 +156,44 @@ FROM (
            arrayElement({{wait_limit:Array(Int64)}}, b_idx) AS limit,
            arrayElement({{waiting_for:Array(Int64)}}, a_idx) AS waiting_for
     FROM (
-        -- pairs (a, b) of consecutive steps, a = 0 before the first and b = 0 after the last; the arrays are
-        -- joined side by side so no journey's whole sequence is copied per pair
+        -- pairs (a, b) of consecutive steps, a = 0 before the first and b = 0 after the last; only the five
+        -- pair arrays reach the ARRAY JOIN, so no other array is copied once per pair
         SELECT a_idx, a_end, b_idx, b_start, b_end
         FROM (
-            SELECT arraySort(groupArray((start_ns, end_ns, step_idx))) AS seq,
-                   arrayMap(x -> tupleElement(x, 3), seq) AS idxs,
-                   arrayMap(x -> tupleElement(x, 1), seq) AS starts,
-                   arrayMap(x -> tupleElement(x, 2), seq) AS ends
+            SELECT arrayPushFront(arrayMap(x -> tupleElement(x, 3), seq), toUInt16(0)) AS a_idxs,
+                   arrayPushFront(arrayMap(x -> tupleElement(x, 2), seq), toInt64(0)) AS a_ends,
+                   arrayPushBack(arrayMap(x -> tupleElement(x, 3), seq), toUInt16(0)) AS b_idxs,
+                   arrayPushBack(arrayMap(x -> tupleElement(x, 1), seq), toInt64(0)) AS b_starts,
+                   arrayPushBack(arrayMap(x -> tupleElement(x, 2), seq), toInt64(0)) AS b_ends
             FROM (
-                -- the step and the end first: the journey key (a map lookup) only for the rows that count
-                SELECT {journey.sql} AS journey, step_idx, start_ns, end_ns
+                SELECT arraySort(groupArray((start_ns, end_ns, step_idx))) AS seq
                 FROM (
-                    SELECT {index.sql} AS step_idx, toUnixTimestamp64Nano(Timestamp) AS start_ns,
-                           start_ns + toInt64(Duration) AS end_ns, SpanAttributes, TraceId
+                    SELECT {journey.sql} AS journey, {index.sql} AS step_idx,
+                           toUnixTimestamp64Nano(Timestamp) AS start_ns,
+                           start_ns + toInt64(Duration) AS end_ns
                     FROM {TRACES_TABLE}
                     WHERE Timestamp >= {{scan_from:DateTime64(9)}} AND Timestamp <= {{scan_to:DateTime64(9)}}
-                          {service_filter}
+                          {service_filter} AND step_idx > 0 AND end_ns < {{now_ns:Int64}}
                 )
-                WHERE step_idx > 0 AND end_ns < {{now_ns:Int64}}
+                WHERE journey != ''
+                GROUP BY journey
             )
-            WHERE journey != ''
-            GROUP BY journey
         )
-        ARRAY JOIN arrayPushFront(idxs, toUInt16(0)) AS a_idx, arrayPushFront(ends, toInt64(0)) AS a_end,
-                   arrayPushBack(idxs, toUInt16(0)) AS b_idx, arrayPushBack(starts, toInt64(0)) AS b_start,
-                   arrayPushBack(ends, toInt64(0)) AS b_end
+        ARRAY JOIN a_idxs AS a_idx, a_ends AS a_end, b_idxs AS b_idx, b_starts AS b_start, b_ends AS b_end
     )
 )
 GROUP BY a_idx, b_idx
 """
     return sql, params
+
+
+def journey_key(blueprint: Any, columns: SpanColumns) -> SqlFragment:
+    """The journey a row belongs to: its correlation attribute (from its own column where the database has
+    one), else its trace."""
+    attribute = journey_attribute_expression(blueprint, columns)
+    if attribute is None:
+        return SqlFragment(columns.trace_id)
+    return SqlFragment(f"if({attribute.sql} != '', {attribute.sql}, {columns.trace_id})", attribute.params)
 
 
 def journey_stats_from_rows(

@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from alerts.span_stats import NS, Interval, StepWindow, row_filter
-from blueprints.selectors import step_index_expression
+from blueprints.selectors import TRACE_COLUMNS, SpanColumns, step_index_expression
 from collectors.schema import TRACES_TABLE, Migration, register_migration
 
 MINUTES = "touchpoint_alert_step_minutes"
@@ -51,10 +51,11 @@ class Counting:
 
     blueprint: Any
     thresholds: Mapping[str, tuple[float, ...]]
+    columns: SpanColumns = TRACE_COLUMNS
 
     @property
     def signature(self) -> str:
-        index = step_index_expression(self.blueprint)
+        index = step_index_expression(self.blueprint)  # the same signature whichever columns answer
         text = repr((index.sql, sorted(index.params.items()), sorted(self.thresholds.items())))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -150,7 +151,7 @@ class MinuteCounts:
 def _fill_sql(
     counting: Counting, signature: str, start: datetime, end: datetime, slack: timedelta
 ) -> tuple[str, dict[str, Any]]:
-    index = step_index_expression(counting.blueprint, prefix="m")
+    index = step_index_expression(counting.blueprint, counting.columns, prefix="m")
     steps = [s.id for s in counting.blueprint.steps]
     params: dict[str, Any] = {
         **index.params,

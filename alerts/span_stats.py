@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from blueprints.selectors import span_name_condition, step_index_expression
+from blueprints.selectors import TRACE_COLUMNS, SpanColumns, span_name_condition, step_index_expression
 from collectors.schema import TRACES_TABLE
 
 NS = 1_000_000_000
@@ -102,14 +102,15 @@ class SpanStats:
 
 
 def span_stats_query(
-    blueprint: Any, needs: SpanNeeds, now: datetime, slack: timedelta
+    blueprint: Any, needs: SpanNeeds, now: datetime, slack: timedelta, columns: SpanColumns = TRACE_COLUMNS
 ) -> tuple[str, dict[str, Any]]:
     """The SQL and parameters answering `needs` for `blueprint` at `now`.
 
-    `slack` is how long before its window a span may have started and still count (the longest span expected).
+    `slack` is how long before its window a span may have started and still count (the longest span expected);
+    `columns` says where the convention attributes live (blueprints.trace_columns).
     """
     steps = [step.id for step in blueprint.steps]
-    index = step_index_expression(blueprint)
+    index = step_index_expression(blueprint, columns)
     now_ns = _ns(now)
     intervals = sorted(needs.intervals)
     slots = _slots(needs, steps)
