@@ -65,8 +65,10 @@ def build_blueprint_figure(
         _edges(design, layout, state, top, shapes, annotations)
         _impacts(layout, state, shapes, annotations)
     else:
+        designed = {(f.from_step, f.to_step) for f in design.flows}
         for flow in design.flows:
-            _arrow(layout, flow.from_step, flow.to_step, "#8c959f", 1.4, None, shapes, annotations)
+            two_way = (flow.to_step, flow.from_step) in designed
+            _arrow(layout, flow.from_step, flow.to_step, "#8c959f", 1.4, None, shapes, annotations, two_way)
     for step in design.steps:
         box = layout.tiles[step.id]
         live = steps.get(step.id)

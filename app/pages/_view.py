@@ -35,17 +35,6 @@ def view_from_query(query: Mapping[str, Any], known: Sequence[str]) -> View:
     }
 
 
-def view_query(view: View) -> dict[str, Any]:
-    """The query-string fields of a view (None and False values are left out by the page's script)."""
-    return {
-        "bp": view.get("bp"),
-        "range": view.get("range"),
-        "end": view.get("end"),
-        "step": view.get("step"),
-        "paused": "1" if view.get("paused") else None,
-    }
-
-
 def window_of(view: View, now: datetime) -> tuple[datetime, datetime, bool]:
     """(start, end, live) of the view at `now`."""
     length = timedelta(seconds=RANGES[view["range"]])

@@ -1,0 +1,274 @@
+"""Blueprint editor, for process owners: add, rename, move and delete steps, draw and remove flows, set
+selectors (with the spans each matched in the last hour and the spans nothing matches), objectives and
+importance; problems shown as you go; save with conflict detection; history with diff and restore; start
+from a draft discovered in the spans. The draft lives in the page (a dcc.Store of YAML text) until saved."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import dash
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html
+
+from app.components.design import map_design
+from app.components.editor_forms import (
+    build_add_step,
+    build_candidates,
+    build_diff,
+    build_history,
+    build_importance,
+    build_problems,
+    build_step_form,
+)
+from app.components.swimlane import build_blueprint_figure
+from app.components.units import count
+from app.pages import context
+from app.pages._editor_changes import clicked, message, register
+from app.pages._editor_sql import PreviewUnavailable, as_blueprint, match_counts, unmapped
+from app.pages._editor_store import SaveConflict, editor_store
+from app.pages._edits import load
+from app.pages._validation import validate_text
+
+dash.register_page(__name__, path="/editor", name="Editor", title="Editor · Touchpoint")
+log = logging.getLogger(__name__)
+register()  # the draft-changing callbacks, with this app
+
+DRAFT, BASE, SELECTED, CANDIDATES = "editor-draft", "editor-base", "editor-selected", "editor-candidates-data"
+PICKER, STATUS, PROBLEMS, PREVIEW = "editor-blueprint", "editor-status", "editor-problems", "editor-preview"
+STEP_PANEL, ADD_PANEL, CANDIDATE_PANEL = "editor-step-panel", "editor-add-panel", "editor-candidates"
+IMPORTANCE_PANEL, HISTORY, DIFF, YAML = (
+    "editor-importance-panel",
+    "editor-history",
+    "editor-diff-area",
+    "editor-yaml",
+)
+PREVIEW_WINDOW = timedelta(hours=1)
+
+
+def layout(bp: str = "", **_: str) -> html.Div:
+    """The editor for blueprint `bp` (or the first one); editing needs the editor role."""
+    from app.auth import Scope, current_identity
+
+    app = context()
+    if not current_identity().holds(Scope.EDIT):
+        return html.Div(
+            [html.H1("Editor"), html.P("Editing blueprints needs the editor role.", className="tp-empty")],
+            className="tp-card",
+        )
+    known = editor_store(app).ids()
+    chosen = bp if bp in known else (known[0] if known else None)
+    side = [
+        html.Div(id=STEP_PANEL, className="tp-card"),
+        html.Div(id=ADD_PANEL, className="tp-card"),
+        html.Div(
+            [html.H3("Spans no step binds (last hour)"), html.Div(id=CANDIDATE_PANEL)], className="tp-card"
+        ),
+        html.Div([html.H3("Touchpoint importance"), html.Div(id=IMPORTANCE_PANEL)], className="tp-card"),
+        html.Div([html.H3("History"), html.Div(id=HISTORY)], className="tp-card"),
+    ]
+    return html.Div(
+        [
+            dcc.Store(id=DRAFT),
+            dcc.Store(id=BASE),
+            dcc.Store(id=SELECTED),
+            dcc.Store(id=CANDIDATES),
+            html.Div(
+                [
+                    html.H1("Editor"),
+                    dcc.Dropdown(
+                        id=PICKER, options=known, value=chosen, clearable=False, className="tp-dropdown"
+                    ),
+                    html.Button("Reload", id="editor-reload", className="tp-btn"),
+                    html.Button("Start from discovered draft", id="editor-discover", className="tp-btn"),
+                    html.Button("Save", id="editor-save", className="tp-btn primary"),
+                    html.Span(id=STATUS, className="tp-small"),
+                ],
+                className="tp-controls",
+            ),
+            html.Div(id=PROBLEMS),
+            html.Div(
+                [
+                    html.Div(
+                        [
+                            html.Div(
+                                [
+                                    html.Span(
+                                        "Preview · spans each step matched in the last hour · click a step",
+                                        className="tp-small tp-muted",
+                                    ),
+                                    dcc.Graph(
+                                        id=PREVIEW, config={"displayModeBar": False, "responsive": True}
+                                    ),
+                                ],
+                                className="tp-scroll-x",
+                            ),
+                            html.Div(id=DIFF, className="tp-section"),
+                            html.Details(
+                                [
+                                    html.Summary("YAML"),
+                                    dcc.Textarea(id=YAML, className="tp-yaml"),
+                                    html.Button(
+                                        "Apply YAML to draft", id="editor-yaml-apply", className="tp-btn"
+                                    ),
+                                ],
+                                className="tp-card tp-section",
+                            ),
+                        ]
+                    ),
+                    html.Div(side, className="tp-col tp-side"),
+                ],
+                className="tp-split",
+            ),
+        ]
+    )
+
+
+@callback(
+    Output(DRAFT, "data"),
+    Output(BASE, "data"),
+    Output(SELECTED, "data"),
+    Output(STATUS, "children"),
+    Input(PICKER, "value"),
+    Input("editor-reload", "n_clicks"),
+    Input("editor-discover", "n_clicks"),
+)
+def open_blueprint(blueprint_id: str | None, _reload: int, _discover: int) -> tuple[Any, ...]:
+    """Load the saved text of the picked blueprint, or a draft discovered from the last hour's spans."""
+    app = context()
+    if ctx.triggered_id == "editor-discover":
+        from blueprints.discover import DiscoverOptions, discover
+
+        now = datetime.now(UTC)
+        taken = set(editor_store(app).ids())
+        name = next(
+            f"discovered-{n}" if n else "discovered"
+            for n in range(100)
+            if (f"discovered-{n}" if n else "discovered") not in taken
+        )
+        draft = discover(app.client(), now - PREVIEW_WINDOW, now, DiscoverOptions(blueprint_id=name))
+        message = f"Draft {name} from {draft.spans} spans and {draft.journeys} journeys of the last hour."
+        return draft.yaml, {"bp": name, "etag": None}, None, message(message)
+    if not blueprint_id:
+        return None, None, None, "No blueprint files yet: start from a discovered draft."
+    revision = editor_store(app).read_text(blueprint_id)
+    return revision.text, {"bp": blueprint_id, "etag": revision.etag}, None, ""
+
+
+@callback(
+    Output(PREVIEW, "figure"),
+    Output(PROBLEMS, "children"),
+    Output(STEP_PANEL, "children"),
+    Output(ADD_PANEL, "children"),
+    Output(CANDIDATE_PANEL, "children"),
+    Output(CANDIDATES, "data"),
+    Output(IMPORTANCE_PANEL, "children"),
+    Output(YAML, "value"),
+    Input(DRAFT, "data"),
+    Input(SELECTED, "data"),
+    State(BASE, "data"),
+)
+def render(text: str | None, selected: str | None, base: dict[str, Any] | None) -> tuple[Any, ...]:
+    """The draft drawn with its match counts, its problems, and the forms for it."""
+    if not text:
+        return {}, None, None, None, None, [], None, ""
+    problems = validate_text(text, (base or {}).get("bp"))
+    try:
+        document = load(text)
+    except Exception:  # noqa: BLE001 - text that is not YAML: the problems say where
+        return {}, build_problems(problems), None, None, None, [], None, text
+    design = map_design(document)
+    notes: dict[str, str] = {}
+    candidates: list[tuple[str, str, int]] = []
+    candidate_panel: Any
+    app = context()
+    now = datetime.now(UTC)
+    try:
+        draft = as_blueprint(document)
+        counts = match_counts(app.client(), draft, now - PREVIEW_WINDOW, now)
+        notes = {s.id: f"{count(counts.get(s.id, 0))} spans/h matched" for s in design.steps}
+        candidates = unmapped(app.client(), draft, now - PREVIEW_WINDOW, now)
+        candidate_panel = build_candidates(candidates)
+    except (PreviewUnavailable, AttributeError, TypeError) as exc:
+        candidate_panel = html.Div(f"No preview counts: {exc}", className="tp-error")
+    figure = build_blueprint_figure(design, None, selected=selected, notes=notes) if design.steps else {}
+    return (
+        figure,
+        build_problems(problems),
+        build_step_form(document, selected),
+        build_add_step(document),
+        candidate_panel,
+        [list(c) for c in candidates],
+        build_importance(document),
+        text,
+    )
+
+
+@callback(
+    Output(SELECTED, "data", allow_duplicate=True), Input(PREVIEW, "clickData"), prevent_initial_call=True
+)
+def select_step(click: dict[str, Any] | None) -> Any:
+    """A click on a tile selects its step."""
+    points = (click or {}).get("points") or []
+    return points[0].get("customdata") if points else dash.no_update
+
+
+@callback(
+    Output(BASE, "data", allow_duplicate=True),
+    Output(STATUS, "children", allow_duplicate=True),
+    Output(DIFF, "children", allow_duplicate=True),
+    Input("editor-save", "n_clicks"),
+    State(DRAFT, "data"),
+    State(BASE, "data"),
+    prevent_initial_call=True,
+)
+def save(_clicks: int, text: str | None, base: dict[str, Any] | None) -> tuple[Any, Any, Any]:
+    """Save the draft if it is valid and nobody saved in between (the ETag it was loaded with)."""
+    from app.auth import current_identity
+
+    if not text or not base:
+        return dash.no_update, message("Nothing to save.", ok=False), dash.no_update
+    problems = validate_text(text, base["bp"])
+    if problems:
+        return (
+            dash.no_update,
+            message(f"Not saved: {len(problems)} problem(s) to fix first.", ok=False),
+            dash.no_update,
+        )
+    author = current_identity().name or "dashboard"
+    try:
+        revision = editor_store(context()).save_text(
+            base["bp"], text, base.get("etag"), author, datetime.now(UTC)
+        )
+    except SaveConflict as conflict:
+        diff = build_diff(conflict.current.text, text, "saved by someone else", "your draft")
+        return dash.no_update, message(str(conflict), ok=False), diff
+    log.info("blueprint saved from the editor", extra={"blueprint": base["bp"], "by": author})
+    return {"bp": base["bp"], "etag": revision.etag}, message(f"Saved {base['bp']} ({revision.etag})."), None
+
+
+@callback(Output(HISTORY, "children"), Input(BASE, "data"))
+def history(base: dict[str, Any] | None) -> Any:
+    """The kept versions of the blueprint being edited."""
+    if not base or base.get("etag") is None:
+        return build_history([])
+    return build_history(editor_store(context()).history(base["bp"]))
+
+
+@callback(
+    Output(DIFF, "children"),
+    Input({"type": "editor-diff", "version": ALL}, "n_clicks"),
+    State(DRAFT, "data"),
+    State(BASE, "data"),
+    prevent_initial_call=True,
+)
+def diff(_clicks: list[int], text: str, base: dict[str, Any]) -> Any:
+    """What changed between a kept version and the draft."""
+    if not clicked():
+        return dash.no_update
+    version = ctx.triggered_id["version"]
+    before = editor_store(context()).version_text(base["bp"], version)
+    return html.Div(
+        [html.H3(f"{version[:15]} → draft"), build_diff(before, text, version, "draft")], className="tp-card"
+    )

@@ -1,0 +1,100 @@
+"""The dashboard's shared states: a live window is computed once per refresh for every viewer and served
+stale-while-revalidating; a settled past window is computed once; an edited blueprint is never drawn with
+the old figures. The computation is a plain function here: what is tested is when it runs."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+from ui_states import state
+
+from app.pages._live_state import LiveStates
+
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+class Counting:
+    """Computes a state and records each window it was asked for; `gate` holds a computation back."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[datetime, datetime]] = []
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def __call__(self, blueprint: Any, start: datetime, end: datetime, now: datetime) -> Any:
+        self.gate.wait(5)
+        self.calls.append((start, end))
+        return state(score=float(len(self.calls)))
+
+
+BLUEPRINT = SimpleNamespace(id="order", steps=[], name="Online order")
+
+
+def test_viewers_within_one_refresh_share_one_computation() -> None:
+    compute = Counting()
+    states = LiveStates(compute, fresh_s=60)
+
+    first = states.live(BLUEPRINT, 3600, NOW)
+    second = states.live(BLUEPRINT, 3600, NOW + timedelta(seconds=1))
+
+    assert first is second and len(compute.calls) == 1
+    start, end = compute.calls[0]
+    assert end - start == timedelta(hours=1)
+
+
+def test_a_stale_live_state_is_served_at_once_while_the_next_is_computed() -> None:
+    compute = Counting()
+    states = LiveStates(compute, fresh_s=0.5)
+    old = states.live(BLUEPRINT, 900, NOW)
+    time.sleep(0.6)
+    compute.gate.clear()
+
+    served = states.live(BLUEPRINT, 900, NOW)  # returns while the refresh waits at the gate
+    compute.gate.set()
+    deadline = time.monotonic() + 5
+    while len(compute.calls) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
+
+    assert served is old
+    assert states.live(BLUEPRINT, 900, NOW).journey.score == 2.0
+
+
+def test_a_settled_past_window_is_computed_once() -> None:
+    compute = Counting()
+    states = LiveStates(compute, fresh_s=0.5)
+    end = NOW - timedelta(hours=2)
+
+    states.past(BLUEPRINT, 3600, end, NOW)
+    time.sleep(0.6)
+    states.past(BLUEPRINT, 3600, end, NOW)
+
+    assert compute.calls == [(end - timedelta(hours=1), end)]
+
+
+def test_an_edited_blueprint_gets_its_own_state() -> None:
+    compute = Counting()
+    states = LiveStates(compute, fresh_s=60)
+
+    states.live(BLUEPRINT, 3600, NOW)
+    states.live(SimpleNamespace(id="order", steps=[], name="Web order"), 3600, NOW)
+
+    assert len(compute.calls) == 2
+
+
+def test_several_states_are_asked_for_at_once_and_a_failure_comes_back_as_its_error() -> None:
+    def compute(blueprint: Any, start: datetime, end: datetime, now: datetime) -> Any:
+        if blueprint.id == "broken":
+            raise RuntimeError("ClickHouse refused")
+        return state()
+
+    states = LiveStates(compute, fresh_s=60)
+
+    good, bad = states.many([(BLUEPRINT, 3600, None), (SimpleNamespace(id="broken"), 3600, None)], NOW)
+
+    assert good.blueprint_id == "order"
+    assert isinstance(bad, RuntimeError) and str(bad) == "ClickHouse refused"
