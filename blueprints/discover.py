@@ -31,6 +31,10 @@ STAGES = (("begin", "Begin"), ("middle", "Middle"), ("end", "End"))
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 
+class DiscoveryUnavailable(RuntimeError):
+    """ClickHouse could not answer a discovery query; the message says which and why."""
+
+
 @dataclass(frozen=True)
 class DiscoverOptions:
     """How much of what was seen becomes part of the draft."""
@@ -82,21 +86,15 @@ def discover(client: Any, start: datetime, end: datetime, options: DiscoverOptio
         "min": options.min_spans,
         "key": options.journey_key,
     }
-    names = client.query(_CANDIDATES_SQL, parameters=params).result_rows
+    names = _query(client, _CANDIDATES_SQL, params)
     candidates = [Candidate(*row[:10]) for row in names]
     keyed = bool(names) and any(row[10] for row in names)
     transitions: list[tuple[int, int, int, float]] = []
     journeys = 0
     if candidates:
-        result = client.query(
-            _TRANSITIONS_SQL,
-            parameters={
-                **params,
-                "hashes": [_candidate_hash_args(c) for c in candidates],
-                "keyed": int(keyed),
-            },
-        )
-        transitions = [(int(a), int(b), int(n), float(p)) for a, b, n, p in result.result_rows]
+        hashes = [_candidate_hash_args(c) for c in candidates]
+        rows = _query(client, _TRANSITIONS_SQL, {**params, "hashes": hashes, "keyed": int(keyed)})
+        transitions = [(int(a), int(b), int(n), float(p)) for a, b, n, p in rows]
         journeys = sum(n for a, _, n, _ in transitions if a == 0)
     document = draft_blueprint(candidates, transitions, options, keyed)
     return Draft(
@@ -200,6 +198,13 @@ def draft_yaml(document: dict[str, Any]) -> str:
     out = io.StringIO()
     yaml.dump(document, out)
     return out.getvalue()
+
+
+def _query(client: Any, sql: str, params: dict[str, Any]) -> list[Any]:
+    try:
+        return list(client.query(sql, parameters=params).result_rows)
+    except Exception as exc:  # clickhouse-connect raises several types; all mean the same to the caller
+        raise DiscoveryUnavailable(f"discovering a blueprint: ClickHouse refused a query: {exc}") from exc
 
 
 def _lane(candidate: Candidate, usually_first: bool) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 import flask
 
 from app.context import AppContext
-from blueprints.discover import DiscoverOptions, discover
+from blueprints.discover import DiscoverOptions, DiscoveryUnavailable, discover
 from blueprints.rollups import ensure_rollup_keys
 from blueprints.selectors import selector_attribute_keys
 from blueprints.state import StateOptions, StateUnavailable, compute_state
@@ -84,7 +84,10 @@ def register(bp: flask.Blueprint, ctx: AppContext) -> None:
             options = DiscoverOptions(blueprint_id=flask.request.args.get("id", DiscoverOptions.blueprint_id))
         except (BadWindow, ValueError) as bad:
             return _problem(400, str(bad))
-        draft = discover(ctx.client(), start, end, options)
+        try:
+            draft = discover(ctx.client(), start, end, options)
+        except DiscoveryUnavailable as unavailable:
+            return _problem(503, str(unavailable))
         return flask.jsonify(
             {
                 "window": {"start": start.isoformat(), "end": end.isoformat()},
