@@ -158,8 +158,8 @@ def run_list(args: argparse.Namespace) -> int:
         where = alert.get("step") or alert.get("touchpoint") or "*"
         cause = f"  <- {alert['caused_by']}" if alert.get("caused_by") else ""
         print(
-            f"{alert['id']}  {alert['state']:12} {alert['severity']:6} {alert['blueprint']}/{where}: "
-            f"{alert['summary']}{cause}"
+            f"{alert['id']}  {alert['state']:12} {alert['severity']:6} {alert['blueprint']}/{where} "
+            f"{alert['rule_id']}: {alert['summary']}{cause}"
         )
     if not body["alerts"]:
         print("no alerts")
