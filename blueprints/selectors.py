@@ -11,6 +11,9 @@ Public API:
 - :func:`step_expression` — the row's step id, ``''`` for none.
 - :func:`journey_key_expression` — the key tying a row to its journey (``TraceId`` or an attribute).
 - :func:`span_name_condition` — one span-name pattern (exact, glob, ``re:`` regex) as a condition.
+- :func:`binding_filter` — the rows any step could bind by service and span name alone, so ClickHouse reads
+  only those ranges of `otel_traces` (ordered by service, span name, time); None when a step binds by
+  attributes alone.
 
 When several steps could claim a span, the selector with more conditions wins (an `attributes` entry counts
 one each), then the step declared first: `{service: a, span: x, attributes: {role: b}}` beats `{service: a,
@@ -93,7 +96,9 @@ def step_index_expression(
     steps = list(blueprint.steps)
     if not steps:
         return SqlFragment("toUInt16(0)")
-    ranked = sorted(range(len(steps)), key=lambda i: (-_condition_count(getattr(steps[i], "select", None)), i))
+    ranked = sorted(
+        range(len(steps)), key=lambda i: (-_condition_count(getattr(steps[i], "select", None)), i)
+    )
     params: dict[str, Any] = {}
     branches: list[str] = []
     for position in ranked:
@@ -196,6 +201,32 @@ def span_name_condition(pattern: str, column: str, param: str, where: str = "spa
     if "*" in pattern or "?" in pattern:
         return SqlFragment(f"{column} LIKE {{{param}:String}}", {param: glob_to_like(pattern)})
     return SqlFragment(f"{column} = {{{param}:String}}", {param: pattern})
+
+
+def binding_filter(
+    blueprint: Any, columns: SpanColumns = TRACE_COLUMNS, prefix: str = "bf"
+) -> SqlFragment | None:
+    """A condition true for every row some step could bind, looking at service and span name only (the
+    leading columns of `otel_traces`' order); None when a step binds by attributes alone (any row could)."""
+    _check_prefix(prefix)
+    params: dict[str, Any] = {}
+    conditions: dict[str, None] = {}
+    for n, step in enumerate(blueprint.steps):
+        select = getattr(step, "select", None)
+        service = getattr(select, "service", None) if select is not None else None
+        span = getattr(select, "span", None) if select is not None else None
+        if service is None and span is None:
+            return None
+        parts = []
+        if service is not None:
+            params[f"{prefix}{n}_svc"] = str(service)
+            parts.append(f"{columns.service} = {{{prefix}{n}_svc:String}}")
+        if span is not None:
+            fragment = span_name_condition(str(span), columns.span, f"{prefix}{n}_span")
+            params.update(fragment.params)
+            parts.append(fragment.sql)
+        conditions["(" + " AND ".join(parts) + ")"] = None
+    return SqlFragment("(" + " OR ".join(conditions) + ")", params) if conditions else None
 
 
 def glob_to_like(glob: str) -> str:

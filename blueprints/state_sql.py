@@ -22,6 +22,7 @@ from blueprints.journey_graph import LANES, JourneyGraph
 from blueprints.selectors import (
     TRACE_COLUMNS,
     SpanColumns,
+    binding_filter,
     identifier,
     journey_attribute_expression,
     step_index_expression,
@@ -81,6 +82,8 @@ def journey_query(
     of the journey's previous span, clamped at 0; a journey's first span in the period has no wait. Spans of a
     journey starting at the same nanosecond are ordered arbitrarily (but the same way for every figure).
     `columns` may name the convention columns of :mod:`blueprints.trace_columns`; the answer is the same.
+    When every step names its service or span, only those ranges of the table are read: a span no step binds
+    then lends its journey key to nobody (spans of a trace share the key found on its bound spans).
     """
     identifier(table)
     if len(graph.steps) > MAX_STEPS:
@@ -90,9 +93,11 @@ def journey_query(
         )
     step = step_index_expression(blueprint, columns, prefix="s")
     attribute = journey_attribute_expression(blueprint, columns, prefix="jk")
+    bindable = binding_filter(blueprint, columns, prefix="bf")
     params: dict[str, Any] = {**step.params, **_design_params(graph), **_scan_params(scan)}
-    if attribute is not None:
-        params.update(attribute.params)
+    for fragment in (attribute, bindable):
+        if fragment is not None:
+            params.update(fragment.params)
     tagged = f"if({attribute.sql} != '', cityHash64({attribute.sql}), 0)" if attribute else "toUInt64(0)"
     actor = columns.actor or ACTOR_EXPRESSION
     mask = "UInt64" if len(graph.steps) <= 64 else "UInt256"
@@ -113,6 +118,7 @@ bound AS (
         ServiceName AS service
     FROM {table}
     WHERE Timestamp >= {{q_from:DateTime64(9)}} AND Timestamp < {{q_to:DateTime64(9)}}
+        {f"AND {bindable.sql}" if bindable else ""}
 ),
 spans AS (
     SELECT

@@ -13,6 +13,7 @@ from state_scenario import blueprint
 from blueprints.selectors import (
     SelectorError,
     SpanColumns,
+    binding_filter,
     glob_to_like,
     journey_key_expression,
     selector_attribute_keys,
@@ -124,3 +125,26 @@ def test_every_glob_round_trips_through_like_semantics(glob: str) -> None:
     unescaped = like.replace("\\%", "").replace("\\_", "").replace("\\\\", "")
     assert unescaped.count("%") == glob.count("*")
     assert unescaped.count("_") == glob.count("?")
+
+
+def test_binding_filter_names_the_service_and_span_ranges_steps_can_bind() -> None:
+    selectors = bp("""
+          - {id: a, name: A, lane: customer, stage: all, actor: person,
+             select: {service: web, span: "GET /p/*"}}
+          - {id: b, name: B, lane: customer, stage: all, actor: person,
+             select: {service: pay, step: b}}
+    """)
+    fragment = binding_filter(selectors)
+    assert fragment is not None
+    assert fragment.sql == (
+        "((ServiceName = {bf0_svc:String} AND SpanName LIKE {bf0_span:String})"
+        " OR (ServiceName = {bf1_svc:String}))"
+    )
+    assert fragment.params == {"bf0_svc": "web", "bf0_span": "GET /p/%", "bf1_svc": "pay"}
+
+
+def test_binding_filter_gives_up_when_a_step_binds_by_attributes_alone() -> None:
+    selectors = bp(
+        "          - {id: call, name: Call, lane: customer, stage: all, actor: person, select: {step: call}}"
+    )
+    assert binding_filter(selectors) is None
