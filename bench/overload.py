@@ -36,6 +36,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.ingest import RssSampler  # noqa: E402
 from bench.otlp_payloads import build_request  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 
@@ -105,24 +106,9 @@ def probe_ui(url: str, stop: threading.Event, every_s: float = 0.2) -> Latencies
     return found
 
 
-class RssSampler(threading.Thread):
-    """The server's resident memory every 100 ms: peak and last."""
-
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.process = psutil.Process(pid)
-        self.peak = 0
-        self.last = 0
-        self.stop_event = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop_event.is_set():
-            try:
-                self.last = self.process.memory_info().rss
-            except psutil.Error:
-                return
-            self.peak = max(self.peak, self.last)
-            time.sleep(0.1)
+def rss(pid: int) -> int:
+    """A process's resident memory now, in bytes."""
+    return int(psutil.Process(pid).memory_info().rss)
 
 
 def start_server(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -245,7 +231,7 @@ def main() -> None:
         time.sleep(min(10.0, args.seconds))
         stop.set()
         probe.join()
-        rss_idle = sampler.last
+        rss_idle = rss(server.pid)
 
         sustainable = capacity(url, bodies, args.clients, args.seconds)
         rss_after_capacity = sampler.peak
@@ -266,7 +252,7 @@ def main() -> None:
         health = requests.get(url + "/api/v1/health", timeout=30).json()
         stored = health["database"]["spans"] - stored_before
         time.sleep(2)
-        rss_after = sampler.last
+        rss_after = rss(server.pid)
         sampler.stop_event.set()
     finally:
         server.terminate()

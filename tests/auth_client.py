@@ -4,6 +4,7 @@ sign-in over real HTTP."""
 from __future__ import annotations
 
 import re
+import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 import flask
 import requests
 
-from app.server import Runtime, create_app, make_server, open_runtime
+from app.server import BackgroundServer, create_app, make_server, open_runtime
 from app.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,23 +27,14 @@ TOKENS = {
 
 
 @dataclass
-class AppServer:
-    """A real server on 127.0.0.1 together with its Flask app and runtime."""
+class AppServer(BackgroundServer):
+    """A real server on 127.0.0.1 together with its Flask app."""
 
-    url: str
-    app: flask.Flask
-    runtime: Runtime
-    server: Any
-    thread: threading.Thread
-
-    def stop(self) -> None:
-        self.server.close()
-        self.server.task_dispatcher.shutdown()
-        self.thread.join(10)
-        self.runtime.shutdown()
+    app: flask.Flask | None = None
 
     def dash(self) -> Any:
         """The Dash app mounted on this server."""
+        assert self.app is not None
         return next(
             h.__self__
             for h in self.app.before_request_funcs[None]
@@ -58,7 +50,23 @@ def start_app_server(settings: Settings, start_hooks: list[Any] | None = None) -
     thread = threading.Thread(target=server.run, name="touchpoint-auth-test", daemon=True)
     thread.start()
     url = f"http://{server.effective_host}:{server.effective_port}"
-    return AppServer(url=url, app=app, runtime=runtime, server=server, thread=thread)
+    return AppServer(url=url, runtime=runtime, server=server, thread=thread, app=app)
+
+
+def signin_settings(dsn: str, folder: Path, **overrides: Any) -> Settings:
+    """Settings for a server with the test users (copied into `folder`, with the session key beside it)."""
+    users = folder / "users.toml"
+    if not users.exists():
+        shutil.copy(USERS, users)
+    fields: dict[str, Any] = {
+        "db": dsn,
+        "port": 0,
+        "evaluate_alerts": False,
+        "auth_file": users,
+        "secret_key_file": folder / "secret_key",
+        "blueprints": ROOT / "blueprints" / "maps",
+    }
+    return Settings(**{**fields, **overrides})
 
 
 def form_token(html: str) -> str:

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from auth_client import USERS, AppServer, bearer, form_token, sign_in, start_app_server
+from auth_client import USERS, AppServer, bearer, form_token, sign_in, signin_settings, start_app_server
 
 from app.api import alerts as alerts_api
-from app.settings import Settings
 from bench.otlp_payloads import build_request
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,15 +31,10 @@ def site(dsn: str, users_file: Path, tmp_path_factory: pytest.TempPathFactory) -
     """A server with sign-in, the alert API, and two Dash callbacks: one that draws, one that saves."""
     from dash import Input, Output
 
-    rules = tmp_path_factory.mktemp("rules")
-    settings = Settings(
-        db=dsn,
-        port=0,
-        evaluate_alerts=False,
-        auth_file=users_file,
-        secret_key_file=users_file.parent / "secret_key",
-        blueprints=ROOT / "blueprints" / "maps",
-        rules=rules,
+    settings = signin_settings(
+        dsn,
+        users_file.parent,
+        rules=tmp_path_factory.mktemp("rules"),
         login_attempts_per_min=1000,  # these tests sign in often from one address; throttling is tested apart
     )
     running = start_app_server(settings, [alerts_api.start])

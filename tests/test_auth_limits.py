@@ -3,17 +3,15 @@ its rate gets 429 with Retry-After; other clients are not slowed by it."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator
 
 import pytest
 import requests
-from auth_client import USERS, AppServer, bearer, form_token, start_app_server
+from auth_client import AppServer, bearer, form_token, signin_settings, start_app_server
 
 from app.auth.admission import IngestGate
 from app.auth.ratelimit import ClientBuckets, RateLimit, TokenBucket
-from app.settings import Settings
 from bench.otlp_payloads import build_request
 
 
@@ -73,14 +71,9 @@ def test_ingest_gate_admits_up_to_its_limit() -> None:
 @pytest.fixture(scope="module")
 def strict(dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
     """A server with small limits: 5 API calls then 1 a second, 3 OTLP requests, 3 sign-ins a minute."""
-    folder = tmp_path_factory.mktemp("limits")
-    shutil.copy(USERS, folder / "users.toml")
-    settings = Settings(
-        db=dsn,
-        port=0,
-        evaluate_alerts=False,
-        auth_file=folder / "users.toml",
-        secret_key_file=folder / "secret_key",
+    settings = signin_settings(
+        dsn,
+        tmp_path_factory.mktemp("limits"),
         api_rate_per_s=1,
         api_burst=5,
         ingest_rate_per_s=0.5,

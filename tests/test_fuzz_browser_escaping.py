@@ -7,7 +7,6 @@ Needs /usr/bin/chromium and /usr/bin/chromedriver (`make test` installs them as 
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,12 +14,10 @@ from urllib.parse import quote
 
 import pytest
 import requests
-from auth_client import USERS, AppServer, bearer, start_app_server
+from auth_client import AppServer, bearer, signin_settings, start_app_server
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
-
-from app.settings import Settings
 
 pytestmark = [
     pytest.mark.browser,
@@ -72,18 +69,7 @@ def hostile_journey(start_ns: int) -> bytes:
 
 @pytest.fixture(scope="module")
 def site(dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
-    folder = tmp_path_factory.mktemp("browser")
-    shutil.copy(USERS, folder / "users.toml")
-    settings = Settings(
-        db=dsn,
-        port=0,
-        evaluate_alerts=False,
-        auth_file=folder / "users.toml",
-        secret_key_file=folder / "secret_key",
-        blueprints=ROOT / "blueprints" / "maps",
-        api_rate_per_s=0,
-    )
-    running = start_app_server(settings)
+    running = start_app_server(signin_settings(dsn, tmp_path_factory.mktemp("browser"), api_rate_per_s=0))
     sent = requests.post(
         running.url + "/v1/traces",
         data=hostile_journey(time.time_ns() - 600 * 10**9),

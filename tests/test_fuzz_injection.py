@@ -15,6 +15,7 @@ import requests
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from state_scenario import blueprint
+from test_state_api import Store
 
 from app.api import alerts as alerts_api
 from app.api.state import install as install_state_api
@@ -85,14 +86,6 @@ def hostile_blueprint() -> object:
         "flows": [],
     }
     return blueprint(json.dumps(document))
-
-
-class Store:
-    def __init__(self, *blueprints: object) -> None:
-        self._by_id = {bp.id: bp for bp in blueprints}  # type: ignore[attr-defined]
-
-    def get(self, blueprint_id: str) -> object | None:
-        return self._by_id.get(blueprint_id)
 
 
 @pytest.fixture(scope="module")
