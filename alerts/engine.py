@@ -20,6 +20,7 @@ from alerts.book import AlertBook
 from alerts.cycle import Cycle
 from alerts.evaluate import evaluate
 from alerts.minutes import MinuteCounts
+from alerts.notify.base import DestinationBase
 from alerts.notify.dispatch import AttemptHook, Backoff, Dispatcher
 from alerts.rule_source import RuleContext, RuleSource
 
@@ -54,8 +55,11 @@ class AlertEngine:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         backoff: Backoff | None = None,
         on_attempt: AttemptHook | None = None,
+        dry_run: tuple[DestinationBase, ...] = (),
     ) -> None:
+        """`dry_run` destinations get notifications planned (they show in each cycle) but never sent."""
         self.book = book
+        self.dry_run = dry_run
         self.source = source
         self.interval_s = interval_s
         self._client = client
@@ -75,7 +79,9 @@ class AlertEngine:
         started = time.perf_counter()
         context = self.source.current()
         evaluation = evaluate(self._client(), context.watched, context.rules.enabled(), now, self.minutes)
-        destinations = tuple(d for d in context.rules.destinations if d.id in context.notifiers)
+        destinations = (
+            tuple(d for d in context.rules.destinations if d.id in context.notifiers) + self.dry_run
+        )
         cycle = self.book.cycle(
             Cycle(
                 now=now,
@@ -86,8 +92,9 @@ class AlertEngine:
                 destinations=destinations,
             )
         )
-        if cycle.notifications:
-            self._dispatcher_for(context).submit(cycle.notifications)
+        to_send = [n for n in cycle.notifications if n.destination in context.notifiers]
+        if to_send:
+            self._dispatcher_for(context).submit(to_send)
         self.status = EngineStatus(
             now,
             round((time.perf_counter() - started) * 1000, 1),

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
@@ -158,56 +158,57 @@ def load_rules_file(path: Path, name: str | None = None) -> RuleSet:
                 f"cannot be a default; defaults may set {', '.join(DEFAULT_FIELDS)}",
                 key=True,
             )
-    rules, destinations, origins = [], [], {}
-    for index, raw in enumerate(_sequence(data.get("rules", []), ("rules",), problem)):
-        at: Path_ = ("rules", index)
-        item = _mapping(raw, at, problem)
-        if not item:
-            continue
-        merged = {**{k: v for k, v in defaults.items() if k in DEFAULT_FIELDS}, **item}
-        if "labels" in defaults and isinstance(item.get("labels"), dict):
-            merged["labels"] = {**defaults["labels"], **item["labels"]}
-        try:
-            rule = RULE_ADAPTER.validate_python(merged)
-        except ValidationError as exc:
-            for error in exc.errors():
-                loc = _location(error, RULE_KINDS)
-                from_defaults = bool(loc) and loc[0] not in item and loc[0] in defaults
-                problem(
-                    (("defaults",) if from_defaults else at) + loc,
-                    _message(error, item, RULE_KINDS),
-                    key=error["type"] == "extra_forbidden",
-                )
-            continue
-        if rule.id in origins:
-            problem(at + ("id",), f"{rule.id!r} is already defined at {origins[rule.id]}")
-            continue
-        rules.append(rule)
-        origins[rule.id] = _origin(tree, at, item)
-    for index, raw in enumerate(_sequence(data.get("destinations", []), ("destinations",), problem)):
-        at = ("destinations", index)
-        item = _mapping(raw, at, problem)
-        if not item:
-            continue
-        try:
-            destination = DESTINATION_ADAPTER.validate_python(item)
-        except ValidationError as exc:
-            for error in exc.errors():
-                problem(
-                    at + _location(error, DESTINATION_KINDS),
-                    _message(error, item, DESTINATION_KINDS),
-                    key=error["type"] == "extra_forbidden",
-                )
-            continue
-        if destination.id in origins:
-            problem(at + ("id",), f"{destination.id!r} is already defined at {origins[destination.id]}")
-            continue
-        destinations.append(destination)
-        origins[destination.id] = _origin(tree, at, item)
+    origins: dict[str, Origin] = {}
+    usable_defaults = {k: v for k, v in defaults.items() if k in DEFAULT_FIELDS}
+    rules = _read_section(tree, data, "rules", RULE_ADAPTER, RULE_KINDS, usable_defaults, origins, problem)
+    destinations = _read_section(
+        tree, data, "destinations", DESTINATION_ADAPTER, DESTINATION_KINDS, {}, origins, problem
+    )
     problems.sort(key=lambda p: (p.line, p.column))
     if problems:
         raise RulesInvalid(_unique(problems))
     return RuleSet(tuple(rules), tuple(destinations), origins)
+
+
+def _read_section(
+    tree: YamlTree,
+    data: Mapping[str, Any],
+    section: str,
+    adapter: TypeAdapter[Any],
+    kinds: Mapping[str, type[BaseModel]],
+    defaults: Mapping[str, Any],
+    origins: dict[str, Origin],
+    problem: Any,
+) -> list[Any]:
+    """The valid items of one list section (`rules`, `destinations`), `defaults` merged into each; every
+    problem reported where it was written (a defaulted value at `defaults.<field>`)."""
+    found = []
+    for index, raw in enumerate(_sequence(data.get(section, []), (section,), problem)):
+        at: Path_ = (section, index)
+        item = _mapping(raw, at, problem)
+        if not item:
+            continue
+        merged = {**defaults, **item}
+        if isinstance(defaults.get("labels"), dict) and isinstance(item.get("labels"), dict):
+            merged["labels"] = {**defaults["labels"], **item["labels"]}
+        try:
+            value = adapter.validate_python(merged)
+        except ValidationError as exc:
+            for error in exc.errors():
+                loc = _location(error, kinds)
+                from_defaults = bool(loc) and loc[0] not in item and loc[0] in defaults
+                problem(
+                    (("defaults",) if from_defaults else at) + loc,
+                    _message(error, item, kinds),
+                    key=error["type"] == "extra_forbidden",
+                )
+            continue
+        if value.id in origins:
+            problem(at + ("id",), f"{value.id!r} is already defined at {origins[value.id]}")
+            continue
+        found.append(value)
+        origins[value.id] = _origin(tree, at, item)
+    return found
 
 
 def _origin(tree: YamlTree, at: Path_, item: Mapping[str, Any]) -> Origin:

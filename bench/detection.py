@@ -30,10 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from alerts.book import AlertBook  # noqa: E402
-from alerts.cycle import Cycle  # noqa: E402
 from alerts.durations import format_duration, parse_duration  # noqa: E402
-from alerts.evaluate import evaluate  # noqa: E402
-from alerts.minutes import MinuteCounts  # noqa: E402
+from alerts.engine import AlertEngine  # noqa: E402
 from alerts.notify import WebhookDestination  # noqa: E402
 from alerts.rule_source import RuleSource, directory_blueprints  # noqa: E402
 from alerts.store import AlertStore  # noqa: E402
@@ -107,30 +105,19 @@ def generate(dsn: str, config: DemoConfig) -> tuple[object, float]:
 def run_alerts(
     client: object, start: datetime, end: datetime, interval: timedelta
 ) -> tuple[list[Fired], list[float]]:
-    """Evaluate and run the pipeline at every simulated instant; every alert that fired, and cycle times."""
-    store = AlertStore(lambda: client)
-    book = AlertBook(store)
+    """Run the alert engine at every simulated instant; every alert that fired, and the cycle times (ms).
+
+    A dry-run destination that takes every alert shows which alerts would have paged on their own.
+    """
     source = RuleSource(ROOT / "alerts" / "rules", directory_blueprints(ROOT / "blueprints" / "maps"))
-    everyone = WebhookDestination(id="bench", url="http://127.0.0.1:9/not-sent")  # planned, never sent
-    minutes = MinuteCounts()
+    everyone = WebhookDestination(id="bench", url="http://127.0.0.1:9/not-sent")
+    engine = AlertEngine(AlertBook(AlertStore(lambda: client)), source, lambda: client, dry_run=(everyone,))
     fired: dict[str, dict] = {}
     cycle_ms: list[float] = []
     now = start
     while now <= end:
-        began = time.perf_counter()
-        context = source.current()
-        evaluation = evaluate(client, context.watched, context.rules.enabled(), now, minutes)
-        cycle = book.cycle(
-            Cycle(
-                now=now,
-                rules=context.rules.by_id(),
-                signals=evaluation.signals,
-                evaluated=evaluation.evaluated,
-                impact=context.impact,
-                destinations=(everyone,),
-            )
-        )
-        cycle_ms.append((time.perf_counter() - began) * 1000)
+        cycle = engine.run_once(now)
+        cycle_ms.append(engine.status.elapsed_ms)
         for event in cycle.events:
             if event.action == "firing":
                 alert = cycle.alerts[event.alert_id]
@@ -144,19 +131,21 @@ def run_alerts(
                     if alert.id in fired:
                         fired[alert.id]["paged"] = True
         now += interval
+    engine.stop()
+    found = [f["alert"] for f in fired.values()]
     return [
         Fired(
-            a["alert"].id,
-            a["alert"].rule_id,
-            a["alert"].kind,
-            a["alert"].blueprint,
-            a["alert"].step,
-            a["alert"].touchpoint,
-            a["alert"].fired_at,
-            a["paged"],
-            a["caused_by"],
+            a.id,
+            a.rule_id,
+            a.kind,
+            a.blueprint,
+            a.step,
+            a.touchpoint,
+            a.fired_at,
+            fired[a.id]["paged"],
+            fired[a.id]["caused_by"],
         )
-        for a in fired.values()
+        for a in found
     ], cycle_ms
 
 
