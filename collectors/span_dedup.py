@@ -115,9 +115,9 @@ class DeduplicatingWriter:
         keys = [span_key(t, s) for t, s in zip(trace_ids, span_ids, strict=True)]
         fresh = self._claim(keys)
         if not fresh:
-            done: Future[int] = Future()
-            done.set_result(table.num_rows)  # every span is stored already
-            return done
+            stored: Future[int] = Future()
+            stored.set_result(table.num_rows)  # every span is stored already
+            return stored
         rows = table if len(fresh) == len(keys) else table.take(pa.array(fresh, pa.int64()))
         claimed = [keys[i] for i in fresh]
         try:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import flask
@@ -28,6 +28,12 @@ CSRF_COOKIE = "_csrf_token"  # the name Dash's renderer reads
 CSRF_HEADER = "X-CSRFToken"  # the header Dash's renderer sends
 CSRF_FIELD = "csrf_token"  # the form field of the sign-in and sign-out forms
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class Fields(Protocol):
+    """Request headers or form fields: anything with `get` (werkzeug's Headers and MultiDict, dicts)."""
+
+    def get(self, key: str) -> str | None: ...
 
 
 def csrf_token() -> str:
@@ -39,9 +45,7 @@ def csrf_token() -> str:
     return token
 
 
-def token_problem(
-    session: Mapping[str, Any], headers: Mapping[str, str], form: Mapping[str, str]
-) -> str | None:
+def token_problem(session: Mapping[str, Any], headers: Fields, form: Fields) -> str | None:
     """Why the request's CSRF token does not match the session's, or None when it does."""
     expected = session.get("csrf")
     presented = headers.get(CSRF_HEADER) or form.get(CSRF_FIELD)
@@ -54,12 +58,12 @@ def token_problem(
     return None
 
 
-def origin_problem(headers: Mapping[str, str], host: str) -> str | None:
+def origin_problem(headers: Fields, host: str) -> str | None:
     """Why the browser's own account of where the request comes from rules it out, or None.
 
     `host` is the Host the request was sent to (after a trusted proxy's X-Forwarded-Host).
     """
-    if headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
+    if (headers.get("Sec-Fetch-Site") or "").lower() == "cross-site":
         return "the browser reports a cross-site request"
     origin = headers.get("Origin")
     if origin is None:

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 import flask
+from werkzeug.wrappers import Response
 
 from app.auth import csrf, policy
 from app.auth.admission import IngestGate
@@ -72,7 +73,7 @@ class AccessGate:
 
     # ------------------------------------------------------------------ hooks
 
-    def before_request(self) -> flask.Response | None:
+    def before_request(self) -> Response | None:
         """The before_request hook: None lets the request through; a response refuses it."""
         request = flask.request
         path, method = request.path, request.method.upper()
@@ -206,7 +207,7 @@ class AccessGate:
 
     # ------------------------------------------------------------------ answers
 
-    def _unauthenticated(self, request: flask.Request, method: str, path: str) -> flask.Response:
+    def _unauthenticated(self, request: flask.Request, method: str, path: str) -> Response:
         browser_page = (
             method == "GET"
             and not path.startswith(("/api/", "/v1/", "/_dash-"))

@@ -11,6 +11,7 @@ from typing import Any
 
 import flask
 from markupsafe import Markup, escape
+from werkzeug.wrappers import Response
 
 from app.auth import csrf
 from app.auth.banner import AuthMode
@@ -53,7 +54,7 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def page(title: str, body: Markup, status: int = 200) -> flask.Response:
+def page(title: str, body: Markup, status: int = 200) -> Response:
     """An HTML page with `body` (already escaped Markup) and a strict Content-Security-Policy."""
     html = _PAGE.format(title=escape(title), body=body)
     response = flask.make_response(html, status)
@@ -91,7 +92,7 @@ def register(
     by_user = ClientBuckets(login_limit)
     checks = threading.BoundedSemaphore(CONCURRENT_CHECKS)
 
-    def login() -> flask.Response:
+    def login() -> Response:
         request = flask.request
         next_path = safe_next(request.values.get("next"))
         if mode.local or credentials is None:
@@ -129,7 +130,7 @@ def register(
         )
         return flask.redirect(next_path)
 
-    def logout() -> flask.Response:
+    def logout() -> Response:
         if flask.request.method == "GET":
             if not identity().signed_in or mode.local:
                 return flask.redirect("/login")
@@ -147,7 +148,7 @@ def register(
         response.delete_cookie(csrf.CSRF_COOKIE, path="/")
         return response
 
-    def whoami() -> flask.Response:
+    def whoami() -> Response:
         me = identity()
         document: dict[str, Any] = {
             "mode": mode.kind,

@@ -31,7 +31,7 @@ def hash_problem(encoded: str) -> str | None:
         return None
     if encoded.startswith(BCRYPT_PREFIXES):
         try:
-            import bcrypt  # noqa: F401 - optional: only needed for bcrypt hashes
+            import bcrypt  # type: ignore[import-not-found, unused-ignore]  # noqa: F401 - optional: bcrypt hashes only
         except ModuleNotFoundError:
             return "is a bcrypt hash, but the bcrypt package is not installed (pip install bcrypt)"
         return None
@@ -47,7 +47,7 @@ def verify_password(encoded: str | None, password: str) -> bool:
         _verify_argon2(_DECOY, password)
         return False
     if encoded.startswith(BCRYPT_PREFIXES):
-        import bcrypt
+        import bcrypt  # type: ignore[import-not-found, unused-ignore]
 
         try:
             return bool(bcrypt.checkpw(password.encode(), encoded.encode()))
