@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     secret_key_file: Path = Field(
         Path(".touchpoint/secret_key"), description="created (mode 0600) on first start when missing"
     )
+    token: SecretStr | None = Field(
+        None, description="API token that client commands (demo, import, discover) send as a Bearer token"
+    )
     secure_cookies: bool = Field(
         False, description="always mark cookies Secure (they are whenever the request came over HTTPS)"
     )
