@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     auth_file: Path | None = Field(
         None, description="users and API tokens (TOML or YAML); without it only a loopback bind may start"
     )
+    allow_anonymous: bool = Field(
+        False, description="serve beyond loopback without a users file: everyone who can reach it is admin"
+    )
     secret_key: SecretStr | None = Field(
         None, description="signs session cookies; when unset, read from secret_key_file"
     )

@@ -104,6 +104,30 @@ def test_non_loopback_bind_without_users_is_refused_with_what_to_do() -> None:
     )
 
 
+def test_anonymous_access_beyond_loopback_must_be_asked_for_and_is_announced() -> None:
+    mode = choose_mode(Settings(host="0.0.0.0", allow_anonymous=True))
+
+    assert (mode.kind, mode.banner) == ("open", "No sign-in: open to everyone who can reach this server")
+    assert choose_mode(Settings(host="0.0.0.0", allow_anonymous=True, auth_file=USERS)).kind == "sign-in"
+
+
+def test_open_server_serves_any_name_but_still_refuses_other_sites(dsn: str) -> None:
+    from app.server import serve_in_thread
+
+    running = serve_in_thread(
+        Settings(db=dsn, host="0.0.0.0", port=0, evaluate_alerts=False, allow_anonymous=True), start_hooks=[]
+    )
+    url = running.url.replace("0.0.0.0", "127.0.0.1")
+    try:
+        named = requests.get(url + "/api/v1/auth/whoami", headers={"Host": "touchpoint:8050"})
+        forged = requests.post(url + "/api/v1/silences", json={}, headers={"Origin": "http://evil.example"})
+    finally:
+        running.stop()
+
+    assert named.status_code == 200 and named.json()["mode"] == "open"
+    assert forged.status_code == 403
+
+
 @pytest.mark.slow
 def test_serve_on_all_interfaces_without_users_exits_1_without_a_traceback(serve_process) -> None:  # noqa: ANN001
     process = serve_process(args=["--host", "0.0.0.0"], wait=False)

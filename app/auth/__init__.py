@@ -59,7 +59,7 @@ def install(app: flask.Flask, ctx: Any) -> AccessGate:
     mode = choose_mode(settings)
     credentials = CredentialsFile(settings.auth_file) if settings.auth_file is not None else None
     secret = settings.secret_key.get_secret_value() if settings.secret_key is not None else None
-    if mode.local and secret is None:
+    if not mode.signs_in and secret is None:
         # No sign-in in local mode: cookies only carry the sign-in form's token, so a per-process key will do.
         import secrets as _secrets
 
@@ -100,6 +100,8 @@ def install(app: flask.Flask, ctx: Any) -> AccessGate:
     _install_span_dedup(ctx)
     if mode.local:
         log.warning("%s: anyone on this machine can use the dashboard and the API", mode.banner)
+    elif not mode.signs_in:
+        log.warning("%s (TOUCHPOINT_ALLOW_ANONYMOUS): no sign-in on %s", mode.banner, settings.host)
     return gate
 
 

@@ -133,7 +133,7 @@ class AccessGate:
         headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("Referrer-Policy", "same-origin")
         headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
-        token = flask.session.get("csrf") if not self.mode.local else None
+        token = flask.session.get("csrf") if self.mode.signs_in else None
         if isinstance(token, str) and flask.request.cookies.get(csrf.CSRF_COOKIE) != token:
             app = flask.current_app
             csrf.set_csrf_cookie(response, token, app.session_interface.get_cookie_secure(app))
@@ -147,7 +147,7 @@ class AccessGate:
     # ------------------------------------------------------------------ steps
 
     def _identify(self, request: flask.Request) -> tuple[Identity, str | None]:
-        if self.mode.local:
+        if not self.mode.signs_in:
             return LOCAL, None
         token = bearer_token(request.headers.get("Authorization"))
         if token is not None:

@@ -95,7 +95,7 @@ def register(
     def login() -> Response:
         request = flask.request
         next_path = safe_next(request.values.get("next"))
-        if mode.local or credentials is None:
+        if not mode.signs_in or credentials is None:
             return flask.redirect(next_path)
         if request.method == "GET":
             if identity().signed_in:
@@ -132,7 +132,7 @@ def register(
 
     def logout() -> Response:
         if flask.request.method == "GET":
-            if not identity().signed_in or mode.local:
+            if not identity().signed_in or not mode.signs_in:
                 return flask.redirect("/login")
             form = Markup(
                 '<p>Signed in as <b>{user}</b>.</p><form method="post" action="/logout">'
