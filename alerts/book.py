@@ -10,7 +10,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from alerts import lifecycle, pipeline
@@ -23,6 +23,14 @@ from alerts.store import AlertStore
 log = logging.getLogger(__name__)
 
 ACTIONS = ("ack", "resolve", "assign", "note")
+REFRESH = timedelta(minutes=1)  # how stale an open alert's figures (summary, value) may be in the store
+
+
+def _material(alert: Alert) -> Alert:
+    """The alert without the figures that change every cycle."""
+    return alert.model_copy(
+        update={"summary": "", "value": None, "threshold": None, "last_evaluated_at": None}
+    )
 
 
 class AlertBook:
@@ -34,6 +42,7 @@ class AlertBook:
         self._alerts: dict[str, Alert] = {}
         self._episodes: dict[str, Episode] = {}
         self._silences: dict[str, Silence] = {}
+        self._written: dict[str, datetime] = {}  # alert id -> when its figures were last written
 
     def load(self, now: datetime) -> None:
         """Resume from the store: open alerts and episodes, silences not yet expired."""
@@ -56,16 +65,30 @@ class AlertBook:
                 cycle, alerts=dict(self._alerts), episodes=dict(self._episodes), silences=silences
             )
             done = pipeline.run(start, stages)
-            changed_alerts = [a for k, a in done.alerts.items() if self._alerts.get(k) != a]
+            changed_alerts = [
+                a for k, a in done.alerts.items() if self._worth_writing(self._alerts.get(k), a, cycle.now)
+            ]
             changed_episodes = [e for k, e in done.episodes.items() if self._episodes.get(k) != e]
             self.store.save(changed_alerts, changed_episodes, done.events)
+            self._written.update({a.id: cycle.now for a in changed_alerts})
             self._episodes = {k: e for k, e in done.episodes.items() if e.is_open}
             self._alerts = {
                 k: a
                 for k, a in done.alerts.items()
                 if a.is_open or (a.episode_id is not None and a.episode_id in self._episodes)
             }
+            self._written = {k: v for k, v in self._written.items() if k in self._alerts}
             return done
+
+    def _worth_writing(self, before: Alert | None, after: Alert, now: datetime) -> bool:
+        """A change of state, links or owner is written at once; fresher figures only once a minute."""
+        if before is None:
+            return True
+        if _material(before) != _material(after):
+            return True
+        return (
+            before != after and now - self._written.get(after.id, datetime.min.replace(tzinfo=UTC)) >= REFRESH
+        )
 
     # --- what people do -----------------------------------------------------------------------
 

@@ -109,14 +109,18 @@ class Alert(_Frozen):
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None
     resolved_at: datetime | None = None
-    resolved_by: str | None = Field(None, description="'condition cleared', 'rule removed', or the person")
+    resolved_by: str | None = Field(
+        default=None, description="'condition cleared', 'rule removed', or the person"
+    )
     assignee: str | None = None
     notes: tuple[Note, ...] = ()
-    clear_since: datetime | None = Field(None, description="when the condition stopped holding, while firing")
+    clear_since: datetime | None = Field(
+        default=None, description="when the condition stopped holding, while firing"
+    )
     last_evaluated_at: datetime | None = None
     episode_id: str | None = None
     caused_by: str | None = Field(
-        None, description="id of the firing alert this one is linked to as likely cause"
+        default=None, description="id of the firing alert this one is linked to as likely cause"
     )
     silenced_by: tuple[str, ...] = ()
 
@@ -151,7 +155,9 @@ class Episode(_Frozen):
     opened_at: datetime
     closed_at: datetime | None = None
     alert_ids: tuple[str, ...] = ()
-    cause_episode_id: str | None = Field(None, description="the episode of the likely cause, when inhibited")
+    cause_episode_id: str | None = Field(
+        default=None, description="the episode of the likely cause, when inhibited"
+    )
     deliveries: dict[str, DeliveryMark] = Field(
         default_factory=dict, description="destination id -> last sent"
     )

@@ -125,7 +125,7 @@ class BurnRateRule(RuleBase):
     step: str
     objective: Literal["availability", "latency"] = "availability"
     target: Share | None = None
-    threshold_ms: float | None = Field(None, gt=0)
+    threshold_ms: float | None = Field(default=None, gt=0)
     percentile: Literal[50, 90, 95, 99] | None = None
     windows: tuple[BurnWindow, ...] | None = None
     min_count: int = Field(20, ge=1, description="spans needed in the short window")
@@ -147,7 +147,7 @@ class LatencyRule(RuleBase):
     kind: Literal["latency"] = "latency"
     step: str
     percentile: Literal[50, 90, 95, 99] | None = None
-    threshold_ms: float | None = Field(None, gt=0)
+    threshold_ms: float | None = Field(default=None, gt=0)
     window: Duration = timedelta(minutes=5)
     min_count: int = Field(20, ge=1)
 
@@ -178,7 +178,7 @@ class BottleneckRule(RuleBase):
     )
     window: Duration = timedelta(minutes=2)
     baseline_window: Duration = timedelta(hours=1)
-    waiting_lookback: Duration | None = Field(None, alias="lookback")
+    waiting_lookback: Duration | None = Field(default=None, alias="lookback")
 
     def waiting_limit(self, max_wait: timedelta | None) -> timedelta:
         """How long a journey may sit after a predecessor before we stop counting it as waiting."""
@@ -209,7 +209,7 @@ class DarkRule(_OneTarget):
     drop: Share = 0.2
     min_expected: float = Field(10.0, gt=0)
     silence_expected: float = Field(12.0, gt=0)
-    min_rate_per_min: float | None = Field(None, gt=0)
+    min_rate_per_min: float | None = Field(default=None, gt=0)
 
     @property
     def lookback(self) -> timedelta:

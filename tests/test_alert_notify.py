@@ -193,7 +193,7 @@ def test_backoff_grows_to_its_ceiling_and_honours_retry_after() -> None:
 
 
 def test_a_slow_destination_does_not_hold_up_another(recorder) -> None:  # noqa: ANN001
-    slow, fast = recorder(delay_s=1.5), recorder()
+    slow, fast = recorder(delay_s=3.0), recorder()
     notifiers = {
         "slow": WebhookDestination(id="slow", url=slow.url).notifier({}),
         "fast": WebhookDestination(id="fast", url=fast.url).notifier({}),
@@ -202,7 +202,7 @@ def test_a_slow_destination_does_not_hold_up_another(recorder) -> None:  # noqa:
     dispatcher = Dispatcher(notifiers, log.append)
 
     dispatcher.submit([notification("slow"), notification("fast")])
-    deadline = time.monotonic() + 1.0
+    deadline = time.monotonic() + 2.5
     while not fast.requests and time.monotonic() < deadline:
         time.sleep(0.01)
 

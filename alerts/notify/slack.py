@@ -15,7 +15,7 @@ class SlackDestination(DestinationBase):
     """A Slack incoming webhook; its URL is a secret, so give `url_env` (or `url` for a test hook)."""
 
     kind: Literal["slack"] = "slack"
-    url: str | None = Field(None, pattern=r"^https?://")
+    url: str | None = Field(default=None, pattern=r"^https?://")
     url_env: str | None = None
 
     @model_validator(mode="after")

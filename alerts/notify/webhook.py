@@ -33,7 +33,7 @@ class WebhookDestination(DestinationBase):
 
     kind: Literal["webhook"] = "webhook"
     url: str = Field(pattern=r"^https?://")
-    secret_env: str | None = Field(None, description="environment variable holding the HMAC key")
+    secret_env: str | None = Field(default=None, description="environment variable holding the HMAC key")
     headers: dict[str, str] = Field(default_factory=dict)
 
     def notifier(self, environ: Mapping[str, str]) -> Notifier:
