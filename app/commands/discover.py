@@ -14,6 +14,8 @@ from pathlib import Path
 import requests
 from pydantic import ValidationError
 
+from app.settings import Settings
+
 EXIT_OK, EXIT_BAD_INPUT, EXIT_SERVER = 0, 1, 2
 
 
@@ -47,15 +49,18 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     query = {"from": args.start, "to": args.end} if args.start else {"window": args.window}
     try:
-        url = (args.url or _settings_url()).rstrip("/") + "/api/v1/discover"
+        settings = Settings()
     except ValidationError as exc:
         print(
             f"touchpoint discover: the TOUCHPOINT_* environment is not valid: {exc.errors()[0]['msg']}",
             file=sys.stderr,
         )
         return EXIT_BAD_INPUT
+    url = (args.url or str(settings.url)).rstrip("/") + "/api/v1/discover"
+    token = settings.token.get_secret_value() if getattr(settings, "token", None) else None
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        reply = requests.get(url, params={**query, "id": args.id}, timeout=args.timeout)
+        reply = requests.get(url, params={**query, "id": args.id}, headers=headers, timeout=args.timeout)
     except requests.RequestException as problem:
         print(
             f"touchpoint discover: cannot reach {url}: {problem.__class__.__name__}: {problem}",
@@ -65,6 +70,13 @@ def run(args: argparse.Namespace) -> int:
     if reply.status_code == 400:
         print(f"touchpoint discover: {_message(reply)}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if reply.status_code in (401, 403):
+        print(
+            f"touchpoint discover: {url} refused: {_message(reply)} "
+            "(set TOUCHPOINT_TOKEN to an API token the server knows)",
+            file=sys.stderr,
+        )
+        return EXIT_SERVER
     if reply.status_code != 200:
         print(f"touchpoint discover: {url} answered {reply.status_code}: {_message(reply)}", file=sys.stderr)
         return EXIT_SERVER
@@ -86,12 +98,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(draft["yaml"])
     return EXIT_OK
-
-
-def _settings_url() -> str:
-    from app.settings import Settings
-
-    return str(Settings().url)
 
 
 def _message(reply: requests.Response) -> str:
