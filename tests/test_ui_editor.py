@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from app.pages._editor_changes import number
 from app.pages._editor_store import DirectoryVersions, SaveConflict, etag_of
 from app.pages._edits import EditRefused, edit, load
 from app.pages._validation import validate_text
@@ -200,3 +201,8 @@ def test_a_new_blueprint_must_not_exist_yet(tmp_path: Path) -> None:
 def test_ids_that_could_leave_the_directory_are_refused(tmp_path: Path) -> None:
     with pytest.raises(LookupError, match="must match"):
         DirectoryVersions(tmp_path).read_text("../etc/passwd")
+
+
+def test_an_emptied_number_field_leaves_the_objective_out() -> None:
+    assert number("") is None and number(None) is None
+    assert number(95) == 95 and number(0.995) == 0.995 and number("300") == 300.0

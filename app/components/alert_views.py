@@ -136,7 +136,8 @@ def build_evidence_figure(alert: Any, points: Sequence[Point], bucket_s: int) ->
 def build_alert_detail(
     alert: Any, audit: Sequence[Any], owner: str | None, evidence: dict[str, Any] | None
 ) -> html.Div:
-    """One alert: what, where, who owns it, the evidence, what can be done, and what happened so far."""
+    """One alert: what, where, who owns it, the evidence, its notes and what happened so far (the actions
+    are drawn apart, by `build_alert_actions`)."""
     where = f"{alert.blueprint} · {alert.target}"
     facts = [
         ("state", str(alert.state)),
@@ -155,64 +156,6 @@ def build_alert_detail(
         ),
         ("resolved", f"{units.clock(alert.resolved_at)} ({alert.resolved_by})" if alert.resolved_at else "—"),
     ]
-    open_ = str(alert.state) in ("pending", "firing", "acknowledged")
-    actions = html.Div(
-        [
-            html.Div(
-                [
-                    html.Button(
-                        "Acknowledge",
-                        id="alerts-action-ack",
-                        className="tp-btn primary",
-                        disabled=str(alert.state) != "firing",
-                    ),
-                    html.Button(
-                        "Resolve", id="alerts-action-resolve", className="tp-btn", disabled=not open_
-                    ),
-                ],
-                className="tp-row",
-            ),
-            html.Div(
-                [
-                    dcc.Input(
-                        id="alerts-action-assignee",
-                        placeholder="assign to…",
-                        className="tp-input",
-                        value=alert.assignee or "",
-                    ),
-                    html.Button("Assign", id="alerts-action-assign", className="tp-btn"),
-                ],
-                className="tp-row",
-            ),
-            html.Div(
-                [
-                    dcc.Dropdown(
-                        id="alerts-silence-duration",
-                        options=list(SILENCE_FOR),
-                        value="4h",
-                        clearable=False,
-                        style={"width": "90px"},
-                    ),
-                    html.Button(f"Silence {where}", id="alerts-silence-button", className="tp-btn"),
-                ],
-                className="tp-row",
-            ),
-            html.Div(
-                [
-                    dcc.Textarea(
-                        id="alerts-action-text",
-                        placeholder="add a note…",
-                        className="tp-input",
-                        style={"width": "100%", "height": "52px"},
-                    ),
-                    html.Button("Add note", id="alerts-action-note", className="tp-btn"),
-                ],
-                className="tp-col",
-            ),
-            html.Div(id="alerts-action-result"),
-        ],
-        className="tp-col",
-    )
     history = [
         html.Li(
             [
@@ -233,8 +176,6 @@ def build_alert_detail(
             dcc.Graph(figure=evidence, config={"displayModeBar": False})
             if evidence
             else html.P("No evidence series for this alert.", className="tp-empty"),
-            html.H3("Act", className="tp-section"),
-            actions,
             html.H3("Notes", className="tp-section"),
             html.Ul([html.Li(f"{units.clock(n.at)} {n.by}: {n.text}") for n in alert.notes])
             if alert.notes
@@ -246,6 +187,66 @@ def build_alert_detail(
         ],
         id="alerts-detail-body",
     )
+
+
+def build_alert_actions() -> html.Div:
+    """Acknowledge, resolve, assign, silence for a period, add a note. Drawn once with the page so that a
+    refresh never wipes what someone is typing; `action_state` fits them to the selected alert."""
+    return html.Div(
+        [
+            html.H3("Act"),
+            html.Div(
+                [
+                    html.Button("Acknowledge", id="alerts-action-ack", className="tp-btn primary"),
+                    html.Button("Resolve", id="alerts-action-resolve", className="tp-btn"),
+                ],
+                className="tp-row",
+            ),
+            html.Div(
+                [
+                    dcc.Input(id="alerts-action-assignee", placeholder="assign to…", className="tp-input"),
+                    html.Button("Assign", id="alerts-action-assign", className="tp-btn"),
+                ],
+                className="tp-row",
+            ),
+            html.Div(
+                [
+                    dcc.Dropdown(
+                        id="alerts-silence-duration",
+                        options=list(SILENCE_FOR),
+                        value="4h",
+                        clearable=False,
+                        style={"width": "90px"},
+                    ),  # fmt: skip
+                    html.Button("Silence", id="alerts-silence-button", className="tp-btn"),
+                ],
+                className="tp-row",
+            ),
+            html.Div(
+                [
+                    dcc.Textarea(
+                        id="alerts-action-text",
+                        placeholder="add a note…",
+                        className="tp-input",
+                        style={"width": "100%", "height": "52px"},
+                    ),  # fmt: skip
+                    html.Button("Add note", id="alerts-action-note", className="tp-btn"),
+                ],
+                className="tp-col",
+            ),
+            html.Div(id="alerts-action-result"),
+        ],
+        className="tp-col tp-section",
+    )
+
+
+def action_state(alert: Any | None) -> tuple[bool, bool, str, str]:
+    """(acknowledge disabled, resolve disabled, current assignee, silence button label) for an alert."""
+    if alert is None:
+        return True, True, "", "Silence"
+    state = str(alert.state)
+    where = f"{alert.blueprint} · {alert.step}" if alert.step else f"{alert.blueprint} · {alert.rule_id}"
+    return state != "firing", state == "resolved", alert.assignee or "", f"Silence {where}"
 
 
 def _figure(value: float | None) -> str:

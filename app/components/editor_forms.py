@@ -30,107 +30,77 @@ def _input(component_id: str, value: Any, placeholder: str = "", kind: str = "te
     )
 
 
-def build_step_form(document: Mapping[str, Any], step_id: str | None) -> html.Div:
-    """The selected step's name, id, lane, stage, actor, owner, touchpoint, selector and objectives."""
-    step = next((s for s in document.get("steps") or [] if s.get("id") == step_id), None)
-    if step is None:
-        return html.P("Click a step on the preview to edit it.", className="tp-empty")
-    stages = [s.get("id") for s in document.get("stages") or []]
-    touchpoints = [t.get("id") for t in document.get("touchpoints") or []]
-    select = step.get("select") or {}
-    objectives = step.get("objectives") or {}
-    latency = objectives.get("latency") or {}
-    attributes = "\n".join(f"{k}={v}" for k, v in (select.get("attributes") or {}).items())
+# The step form's fields: (component id, property) in the order `step_form_values` gives them.
+STEP_FIELDS = (
+    ("editor-step-name", "value"),
+    ("editor-step-id", "value"),
+    ("editor-step-lane", "value"),
+    ("editor-step-stage", "options"),
+    ("editor-step-stage", "value"),
+    ("editor-step-actor", "value"),
+    ("editor-step-touchpoint", "options"),
+    ("editor-step-touchpoint", "value"),
+    ("editor-step-owner", "value"),
+    ("editor-select-service", "value"),
+    ("editor-select-span", "value"),
+    ("editor-select-attributes", "value"),
+    ("editor-select-step", "value"),
+    ("editor-objective-availability", "value"),
+    ("editor-objective-wait", "value"),
+    ("editor-objective-percentile", "value"),
+    ("editor-objective-threshold", "value"),
+    ("editor-flow-to", "options"),
+)
+
+
+def build_step_form() -> html.Div:
+    """The step form, drawn once with the page (so callbacks always find its fields); `step_form_values`
+    fills it for the selected step."""
+    number = "number"
     return html.Div(
         [
-            html.H3(f"Step {step_id}"),
-            _field("name", _input("editor-step-name", step.get("name"))),
-            _field("id", _input("editor-step-id", step.get("id"))),
+            html.H3(id="editor-step-title"),
+            _field("name", _input("editor-step-name", "")),
+            _field("id", _input("editor-step-id", "")),
             html.Div(
                 [
-                    _field(
-                        "lane",
-                        dcc.Dropdown(
-                            id="editor-step-lane",
-                            options=list(LANES),
-                            value=step.get("lane"),
-                            clearable=False,
-                        ),
-                    ),
-                    _field(
-                        "stage",
-                        dcc.Dropdown(
-                            id="editor-step-stage", options=stages, value=step.get("stage"), clearable=False
-                        ),
-                    ),
+                    _field("lane", dcc.Dropdown(id="editor-step-lane", options=list(LANES), clearable=False)),
+                    _field("stage", dcc.Dropdown(id="editor-step-stage", clearable=False)),
                 ],
                 className="tp-grid cols-2",
             ),
             html.Div(
                 [
                     _field(
-                        "actor",
-                        dcc.Dropdown(
-                            id="editor-step-actor",
-                            options=list(ACTORS),
-                            value=step.get("actor", "system"),
-                            clearable=False,
-                        ),
+                        "actor", dcc.Dropdown(id="editor-step-actor", options=list(ACTORS), clearable=False)
                     ),
-                    _field(
-                        "touchpoint",
-                        dcc.Dropdown(
-                            id="editor-step-touchpoint", options=touchpoints, value=step.get("touchpoint")
-                        ),
-                    ),
+                    _field("touchpoint", dcc.Dropdown(id="editor-step-touchpoint")),
                 ],
                 className="tp-grid cols-2",
             ),
-            _field("owner", _input("editor-step-owner", step.get("owner"))),
+            _field("owner", _input("editor-step-owner", "")),
             html.H3("Selector", className="tp-section"),
-            _field("service", _input("editor-select-service", select.get("service"), "service.name, exact")),
-            _field(
-                "span", _input("editor-select-span", select.get("span"), "exact, glob GET /p/* or re:^…$")
-            ),
+            _field("service", _input("editor-select-service", "", "service.name, exact")),
+            _field("span", _input("editor-select-span", "", "exact, glob GET /p/* or re:^…$")),
             _field(
                 "attributes",
                 dcc.Textarea(
-                    id="editor-select-attributes",
-                    value=attributes,
-                    placeholder="key=value per line",
-                    className="tp-input",
+                    id="editor-select-attributes", placeholder="key=value per line", className="tp-input"
                 ),
             ),
-            _field(
-                "blueprint.step",
-                _input("editor-select-step", select.get("step"), "spans tagged with this step"),
-            ),
+            _field("blueprint.step", _input("editor-select-step", "", "spans tagged with this step")),
             html.H3("Objectives", className="tp-section"),
             html.Div(
                 [
-                    _field(
-                        "availability",
-                        _input(
-                            "editor-objective-availability", objectives.get("availability"), "0.995", "number"
-                        ),
-                    ),
-                    _field(
-                        "max wait (s)",
-                        _input("editor-objective-wait", objectives.get("max_wait_s"), "300", "number"),
-                    ),
+                    _field("availability", _input("editor-objective-availability", "", "0.995", number)),
+                    _field("max wait (s)", _input("editor-objective-wait", "", "300", number)),
                     _field(
                         "latency percentile",
                         dcc.Dropdown(
-                            id="editor-objective-percentile",
-                            options=[50, 90, 95, 99],
-                            value=latency.get("percentile", 95),
-                            clearable=False,
+                            id="editor-objective-percentile", options=[50, 90, 95, 99], clearable=False
                         ),
                     ),
-                    _field(
-                        "latency threshold (ms)",
-                        _input("editor-objective-threshold", latency.get("threshold_ms"), "800", "number"),
-                    ),
+                    _field("latency threshold (ms)", _input("editor-objective-threshold", "", "800", number)),
                 ],
                 className="tp-grid cols-2",
             ),
@@ -141,59 +111,83 @@ def build_step_form(document: Mapping[str, Any], step_id: str | None) -> html.Di
                 ],
                 className="tp-row tp-section",
             ),
-            build_flow_list(document, str(step_id)),
+            html.H3("Flows from this step", className="tp-section"),
+            html.Div(id="editor-flows"),
+            html.Div(
+                [
+                    dcc.Dropdown(id="editor-flow-to", placeholder="to step…", style={"minWidth": "160px"}),
+                    html.Button("Draw flow", id="editor-flow-add", className="tp-btn"),
+                ],
+                className="tp-row",
+            ),
         ],
         className="tp-col",
     )
 
 
+def step_form_values(document: Mapping[str, Any], step_id: str | None) -> tuple[Any, ...] | None:
+    """The values of STEP_FIELDS for one step of the draft, or None when it has no such step."""
+    step = next((s for s in document.get("steps") or [] if s.get("id") == step_id), None)
+    if step is None:
+        return None
+    select = step.get("select") or {}
+    objectives = step.get("objectives") or {}
+    latency = objectives.get("latency") or {}
+    stages = [str(s.get("id")) for s in document.get("stages") or []]
+    touchpoints = [str(t.get("id")) for t in document.get("touchpoints") or []]
+    others = [str(s.get("id")) for s in document.get("steps") or [] if s.get("id") != step_id]
+    return (
+        step.get("name") or "",
+        step.get("id"),
+        step.get("lane"),
+        stages,
+        step.get("stage"),
+        step.get("actor", "system"),
+        touchpoints,
+        step.get("touchpoint"),
+        step.get("owner") or "",
+        select.get("service") or "",
+        select.get("span") or "",
+        "\n".join(f"{k}={v}" for k, v in (select.get("attributes") or {}).items()),
+        select.get("step") or "",
+        _blank(objectives.get("availability")),
+        _blank(objectives.get("max_wait_s")),
+        latency.get("percentile", 95),
+        _blank(latency.get("threshold_ms")),
+        others,
+    )
+
+
+def _blank(value: Any) -> Any:
+    return "" if value is None else value
+
+
 def build_flow_list(document: Mapping[str, Any], step_id: str) -> html.Div:
-    """The step's outgoing flows, each removable, and a control to draw a new one."""
+    """The step's outgoing flows, each with a button removing it."""
     targets = []
     for flow in document.get("flows") or []:
         if flow.get("from") == step_id:
             to = flow.get("to")
             targets += to if isinstance(to, list) else [to]
-    others = [s.get("id") for s in document.get("steps") or [] if s.get("id") != step_id]
-    return html.Div(
+    if not targets:
+        return html.P("No flows out of this step.", className="tp-empty")
+    return html.Ul(
         [
-            html.H3("Flows from this step", className="tp-section"),
-            html.Ul(
+            html.Li(
                 [
-                    html.Li(
-                        [
-                            f"→ {target} ",
-                            html.Button(
-                                "remove",
-                                id={"type": "editor-flow-remove", "to": str(target)},
-                                className="tp-btn",
-                            ),
-                        ]
-                    )
-                    for target in targets
+                    f"→ {target} ",
+                    html.Button(
+                        "remove", id={"type": "editor-flow-remove", "to": str(target)}, className="tp-btn"
+                    ),
                 ]
             )
-            if targets
-            else html.P("No flows out of this step.", className="tp-empty"),
-            html.Div(
-                [
-                    dcc.Dropdown(
-                        id="editor-flow-to",
-                        options=others,
-                        placeholder="to step…",
-                        style={"minWidth": "160px"},
-                    ),
-                    html.Button("Draw flow", id="editor-flow-add", className="tp-btn"),
-                ],
-                className="tp-row",
-            ),
+            for target in targets
         ]
     )
 
 
-def build_add_step(document: Mapping[str, Any]) -> html.Div:
-    """Name, lane and stage of a new step."""
-    stages = [s.get("id") for s in document.get("stages") or []]
+def build_add_step() -> html.Div:
+    """Name, lane and stage of a new step (the stage options follow the draft)."""
     return html.Div(
         [
             html.H3("Add a step"),
@@ -203,12 +197,7 @@ def build_add_step(document: Mapping[str, Any]) -> html.Div:
                     dcc.Dropdown(
                         id="editor-new-lane", options=list(LANES), value="frontstage", clearable=False
                     ),
-                    dcc.Dropdown(
-                        id="editor-new-stage",
-                        options=stages,
-                        value=stages[0] if stages else None,
-                        clearable=False,
-                    ),
+                    dcc.Dropdown(id="editor-new-stage", clearable=False),
                 ],
                 className="tp-grid cols-2",
             ),
@@ -246,34 +235,30 @@ def build_candidates(candidates: Sequence[tuple[str, str, int]]) -> html.Div:
 
 
 def build_importance(document: Mapping[str, Any]) -> html.Div:
-    """Each touchpoint's importance (its weight in the journey's health score)."""
+    """Each touchpoint's importance (its weight in the journey's health score), as number fields."""
     touchpoints = document.get("touchpoints") or []
     if not touchpoints:
         return html.P("No touchpoints.", className="tp-empty")
     return html.Div(
         [
-            *(
-                html.Div(
-                    [
-                        html.Span(
-                            f"{t.get('name') or t.get('id')} ({t.get('channel', 'other')})",
-                            className="tp-small",
-                        ),
-                        dcc.Input(
-                            id={"type": "editor-importance", "touchpoint": str(t.get("id"))},
-                            value=t.get("importance", 1),
-                            type="number",
-                            min=0.1,
-                            step=0.5,
-                            className="tp-input",
-                            style={"width": "70px"},
-                        ),  # fmt: skip
-                    ],
-                    className="tp-between",
-                )
-                for t in touchpoints
-            ),
-            html.Button("Apply importance", id="editor-importance-apply", className="tp-btn"),
+            html.Div(
+                [
+                    html.Span(
+                        f"{t.get('name') or t.get('id')} ({t.get('channel', 'other')})", className="tp-small"
+                    ),
+                    dcc.Input(
+                        id={"type": "editor-importance", "touchpoint": str(t.get("id"))},
+                        value=t.get("importance", 1),
+                        type="number",
+                        min=0.1,
+                        step=0.5,
+                        className="tp-input",
+                        style={"width": "70px"},
+                    ),  # fmt: skip
+                ],
+                className="tp-between",
+            )
+            for t in touchpoints
         ],
         className="tp-col",
     )

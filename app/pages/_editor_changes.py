@@ -31,6 +31,14 @@ def _change(
         return dash.no_update, dash.no_update, message(str(exc), ok=False)
 
 
+def number(value: Any) -> float | None:
+    """A form's number: None for an emptied field ("" arrives from it), whole numbers kept whole."""
+    if value in (None, ""):
+        return None
+    parsed = float(value)
+    return int(parsed) if parsed.is_integer() and isinstance(value, int) else parsed
+
+
 def clicked() -> bool:
     """Whether the callback runs because a button was pressed (not because buttons were drawn)."""
     return bool(ctx.triggered) and bool(ctx.triggered[0].get("value"))
@@ -85,17 +93,17 @@ def change_step(*values: Any) -> tuple[Any, Any, Any]:
             (
                 "set_objectives",
                 {
-                    "availability": availability,
-                    "percentile": percentile,
-                    "threshold_ms": threshold,
-                    "max_wait_s": wait,
+                    "availability": number(availability),
+                    "percentile": number(percentile),
+                    "threshold_ms": number(threshold),
+                    "max_wait_s": number(wait),
                 },
             ),
             ("move_step", {"lane": lane, "stage": stage}),
             ("rename_step", {"name": name or "", "new_id": new_id or ""}),
         ):
             text = edit(text, operation, step_id=step_id, **fields)
-    except EditRefused as exc:
+    except (EditRefused, ValueError) as exc:
         return dash.no_update, dash.no_update, message(str(exc), ok=False)
     return (
         text,

@@ -14,6 +14,8 @@ from alerts.durations import parse_duration
 from alerts.errors import InvalidAction, InvalidSilence, UnknownAlert
 from app.components.alert_views import (
     GROUPINGS,
+    action_state,
+    build_alert_actions,
     build_alert_detail,
     build_alert_groups,
     build_evidence_figure,
@@ -34,6 +36,7 @@ LIST = "alerts-list"
 DETAIL = "alerts-detail"
 CHANGED = "alerts-changed"  # bumped after an action; not an alerts-action-* id, so viewers may read it
 QUERY = "alerts-query"
+ACTIONS = "alerts-actions-panel"
 STATE_OPTIONS = ("firing", "acknowledged", "pending", "resolved")
 EVIDENCE_WINDOW_S = 6 * 3600
 
@@ -88,7 +91,17 @@ def layout(alert: str = "", bp: str = "", state: str = "", group: str = "episode
                 className="tp-controls",
             ),
             html.Div(
-                [html.Div(id=LIST), html.Div(id=DETAIL, className="tp-card tp-side")], className="tp-split"
+                [
+                    html.Div(id=LIST),
+                    html.Div(
+                        [
+                            html.Div(id=DETAIL),
+                            html.Div(build_alert_actions(), id=ACTIONS, hidden=not view["alert"]),
+                        ],
+                        className="tp-card tp-side",
+                    ),
+                ],
+                className="tp-split",
             ),
         ]
     )
@@ -148,6 +161,25 @@ def render(view: dict[str, Any], _tick: int, _changed: int) -> tuple[Any, Any]:
         selected, store.audit(selected.id), owners.get((selected.blueprint, selected.step or "")), evidence
     )
     return groups, detail
+
+
+@callback(
+    Output(ACTIONS, "hidden"),
+    Output("alerts-action-ack", "disabled"),
+    Output("alerts-action-resolve", "disabled"),
+    Output("alerts-action-assignee", "value"),
+    Output("alerts-silence-button", "children"),
+    Output("alerts-action-result", "children", allow_duplicate=True),
+    Input(VIEW, "data"),
+    Input(CHANGED, "data"),
+    prevent_initial_call="initial_duplicate",
+)
+def fit_actions(view: dict[str, Any], _changed: int) -> tuple[Any, ...]:
+    """Show the actions that make sense for the selected alert (not on every refresh: typing survives)."""
+    alert = alert_engine(context()).book.store.alert(view["alert"]) if view.get("alert") else None
+    ack_off, resolve_off, assignee, silence = action_state(alert)
+    cleared = dash.no_update if ctx.triggered_id == CHANGED else None
+    return alert is None, ack_off, resolve_off, assignee, silence, cleared
 
 
 @callback(

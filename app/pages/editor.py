@@ -14,13 +14,16 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 
 from app.components.design import map_design
 from app.components.editor_forms import (
+    STEP_FIELDS,
     build_add_step,
     build_candidates,
     build_diff,
+    build_flow_list,
     build_history,
     build_importance,
     build_problems,
     build_step_form,
+    step_form_values,
 )
 from app.components.swimlane import build_blueprint_figure
 from app.components.units import count
@@ -60,12 +63,22 @@ def layout(bp: str = "", **_: str) -> html.Div:
     known = editor_store(app).ids()
     chosen = bp if bp in known else (known[0] if known else None)
     side = [
-        html.Div(id=STEP_PANEL, className="tp-card"),
-        html.Div(id=ADD_PANEL, className="tp-card"),
+        html.P(
+            "Click a step on the preview to edit it.", id="editor-step-hint", className="tp-card tp-empty"
+        ),
+        html.Div(build_step_form(), id=STEP_PANEL, className="tp-card", hidden=True),
+        html.Div(build_add_step(), id=ADD_PANEL, className="tp-card"),
         html.Div(
             [html.H3("Spans no step binds (last hour)"), html.Div(id=CANDIDATE_PANEL)], className="tp-card"
         ),
-        html.Div([html.H3("Touchpoint importance"), html.Div(id=IMPORTANCE_PANEL)], className="tp-card"),
+        html.Div(
+            [
+                html.H3("Touchpoint importance"),
+                html.Div(id=IMPORTANCE_PANEL),
+                html.Button("Apply importance", id="editor-importance-apply", className="tp-btn"),
+            ],
+            className="tp-card tp-col",
+        ),
         html.Div([html.H3("History"), html.Div(id=HISTORY)], className="tp-card"),
     ]
     return html.Div(
@@ -159,8 +172,13 @@ def open_blueprint(blueprint_id: str | None, _reload: int, _discover: int) -> tu
 @callback(
     Output(PREVIEW, "figure"),
     Output(PROBLEMS, "children"),
-    Output(STEP_PANEL, "children"),
-    Output(ADD_PANEL, "children"),
+    Output(STEP_PANEL, "hidden"),
+    Output("editor-step-hint", "hidden"),
+    Output("editor-step-title", "children"),
+    *(Output(component, prop) for component, prop in STEP_FIELDS),
+    Output("editor-flows", "children"),
+    Output("editor-new-stage", "options"),
+    Output("editor-new-stage", "value"),
     Output(CANDIDATE_PANEL, "children"),
     Output(CANDIDATES, "data"),
     Output(IMPORTANCE_PANEL, "children"),
@@ -170,14 +188,15 @@ def open_blueprint(blueprint_id: str | None, _reload: int, _discover: int) -> tu
     State(BASE, "data"),
 )
 def render(text: str | None, selected: str | None, base: dict[str, Any] | None) -> tuple[Any, ...]:
-    """The draft drawn with its match counts, its problems, and the forms for it."""
+    """The draft drawn with its match counts, its problems, and the forms filled for it."""
+    keep = (dash.no_update,) * len(STEP_FIELDS)
     if not text:
-        return {}, None, None, None, None, [], None, ""
+        return ({}, None, True, False, "", *keep, None, [], None, None, [], None, "")
     problems = validate_text(text, (base or {}).get("bp"))
     try:
         document = load(text)
     except Exception:  # noqa: BLE001 - text that is not YAML: the problems say where
-        return {}, build_problems(problems), None, None, None, [], None, text
+        return ({}, build_problems(problems), True, False, "", *keep, None, [], None, None, [], None, text)
     design = map_design(document)
     notes: dict[str, str] = {}
     candidates: list[tuple[str, str, int]] = []
@@ -193,11 +212,18 @@ def render(text: str | None, selected: str | None, base: dict[str, Any] | None) 
     except (PreviewUnavailable, AttributeError, TypeError) as exc:
         candidate_panel = html.Div(f"No preview counts: {exc}", className="tp-error")
     figure = build_blueprint_figure(design, None, selected=selected, notes=notes) if design.steps else {}
+    values = step_form_values(document, selected)
+    stages = [str(s.get("id")) for s in document.get("stages") or []]
     return (
         figure,
         build_problems(problems),
-        build_step_form(document, selected),
-        build_add_step(document),
+        values is None,
+        values is not None,
+        f"Step {selected}" if values is not None else "",
+        *(values if values is not None else keep),
+        build_flow_list(document, str(selected)) if values is not None else None,
+        stages,
+        stages[0] if stages else None,
         candidate_panel,
         [list(c) for c in candidates],
         build_importance(document),
