@@ -193,7 +193,8 @@ def _cohorts(rule: DropOffRule) -> tuple[Interval, Interval, float]:
 
 def drop_off_needs(rule: DropOffRule, graph: JourneyGraph) -> JourneyNeeds:
     current, baseline, settle = _cohorts(rule)
-    return JourneyNeeds(cohorts=frozenset({(current, settle), (baseline, settle)}))
+    evidence = frozenset(s.id for s in graph.steps if s.lane == "evidence")
+    return JourneyNeeds(cohorts=frozenset({(current, settle), (baseline, settle)}), not_going_on=evidence)
 
 
 def judge_drop_off(rule: DropOffRule, graph: JourneyGraph, stats: JourneyStats) -> list[Signal]:
@@ -205,8 +206,10 @@ def judge_drop_off(rule: DropOffRule, graph: JourneyGraph, stats: JourneyStats) 
         if step in graph.end or (rule.step is not None and step != rule.step):
             continue
         following = {b for a, b in graph.expected if a == step}
-        if following and all(lanes.get(b) == "evidence" for b in following):
-            continue  # a journey that did not get an email afterwards did not drop off
+        if lanes.get(step) == "evidence" or (
+            following and all(lanes.get(b) == "evidence" for b in following)
+        ):
+            continue  # evidence (an email, a receipt) is not where customers leave, nor how they go on
         did, went_on = stats.cohorts.get((step, current, settle), (0, 0))
         base_did, base_went_on = stats.cohorts.get((step, baseline, settle), (0, 0))
         if did < rule.min_journeys or base_did < rule.min_journeys:

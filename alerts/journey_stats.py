@@ -40,6 +40,7 @@ class JourneyNeeds:
     )  # a step -> how long one counts as waiting
     instants_s: frozenset[float] = frozenset()  # seconds before now at which to count waiting journeys
     cohorts: frozenset[tuple[Interval, float]] = frozenset()  # (a ended in window, settle seconds)
+    not_going_on: frozenset[str] = frozenset()  # steps that do not count as a journey going on (evidence)
 
     def __or__(self, other: JourneyNeeds) -> JourneyNeeds:
         return JourneyNeeds(
@@ -56,6 +57,7 @@ class JourneyNeeds:
             },
             self.instants_s | other.instants_s,
             self.cohorts | other.cohorts,
+            self.not_going_on | other.not_going_on,
         )
 
     @property
@@ -145,26 +147,30 @@ def journey_stats_query(
         cond = f"a_idx > 0 AND a_end >= {lo} AND a_end < {hi}"
         columns += [
             f"countIf({cond})",
-            f"countIf({cond} AND b_idx > 0 AND b_end - a_end <= {{c{n}_settle:Int64}})",
+            f"countIf({cond} AND on_end > 0 AND on_end - a_end <= {{c{n}_settle:Int64}})",
         ]
+    params["not_on"] = [i + 1 for i, s in enumerate(steps) if s in needs.not_going_on] or [0]
     service_filter = row_filter(blueprint, params)
     sql = f"""
 SELECT {", ".join(columns)}
 FROM (
-    SELECT a_idx, a_end, b_idx, b_end,
+    SELECT a_idx, a_end, b_idx, b_end, on_end,
            greatest(toInt64(0), b_start - a_end) AS wait,
            arrayElement({{wait_limit:Array(Int64)}}, b_idx) AS limit,
            arrayElement({{waiting_for:Array(Int64)}}, a_idx) AS waiting_for
     FROM (
-        -- pairs (a, b) of consecutive steps, a = 0 before the first and b = 0 after the last; only the five
-        -- pair arrays reach the ARRAY JOIN, so no other array is copied once per pair
-        SELECT a_idx, a_end, b_idx, b_start, b_end
+        -- pairs (a, b) of consecutive steps, a = 0 before the first and b = 0 after the last; only the pair
+        -- arrays reach the ARRAY JOIN, so no other array is copied once per pair
+        SELECT a_idx, a_end, b_idx, b_start, b_end, on_end
         FROM (
             SELECT arrayPushFront(arrayMap(x -> tupleElement(x, 3), seq), toUInt16(0)) AS a_idxs,
                    arrayPushFront(arrayMap(x -> tupleElement(x, 2), seq), toInt64(0)) AS a_ends,
                    arrayPushBack(arrayMap(x -> tupleElement(x, 3), seq), toUInt16(0)) AS b_idxs,
                    arrayPushBack(arrayMap(x -> tupleElement(x, 1), seq), toInt64(0)) AS b_starts,
-                   arrayPushBack(arrayMap(x -> tupleElement(x, 2), seq), toInt64(0)) AS b_ends
+                   arrayPushBack(arrayMap(x -> tupleElement(x, 2), seq), toInt64(0)) AS b_ends,
+                   -- the end of the next step that counts as going on (an email does not), 0 if none yet
+                   arrayPushBack(arrayReverseFill(x -> x != 0, arrayMap(x -> if(has({{not_on:Array(UInt16)}},
+                       tupleElement(x, 3)), toInt64(0), tupleElement(x, 2)), seq)), toInt64(0)) AS on_ends
             FROM (
                 SELECT arraySort(groupArray((start_ns, end_ns, step_idx))) AS seq
                 FROM (
@@ -179,7 +185,8 @@ FROM (
                 GROUP BY journey
             )
         )
-        ARRAY JOIN a_idxs AS a_idx, a_ends AS a_end, b_idxs AS b_idx, b_starts AS b_start, b_ends AS b_end
+        ARRAY JOIN a_idxs AS a_idx, a_ends AS a_end, b_idxs AS b_idx, b_starts AS b_start, b_ends AS b_end,
+                   on_ends AS on_end
     )
 )
 GROUP BY a_idx, b_idx

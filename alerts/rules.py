@@ -172,7 +172,7 @@ class BottleneckRule(RuleBase):
     step: str
     max_wait: Duration | None = None
     growth: float = Field(3.0, gt=1)
-    min_excess: int = Field(5, ge=0)
+    min_excess: int = Field(10, ge=0)
     min_count: int = Field(
         10, ge=1, description="journeys reaching the step in the window, for the wait test"
     )
@@ -242,10 +242,11 @@ class ConformanceRule(RuleBase):
 class DropOffRule(RuleBase):
     """Fewer journeys go on after a step than usual: completion falls below its baseline.
 
-    For journeys that did the step between `window` + `settle` and `settle` ago, the share that went on to
-    any next step is compared with the same share over the `baseline_window` before; fires when it fell by
-    more than `drop` (absolute) with at least `min_journeys`. End steps, and steps followed only by evidence
-    (an email, a receipt) are not watched: missing evidence is not a customer leaving. `step` limits it.
+    For journeys that did the step between `window` + `settle` and `settle` ago, the share that went on to a
+    next step within `settle` is compared with the same share over the `baseline_window` before; fires when it
+    fell by more than `drop` (absolute) with at least `min_journeys`. Evidence (an email, a receipt) neither
+    counts as going on nor is watched itself: missing evidence is not a customer leaving. End steps are not
+    watched either. `step` limits the rule to one step.
     """
 
     kind: Literal["drop_off"] = "drop_off"
