@@ -115,7 +115,7 @@ def journey_stats_query(
         "wait_limit": [round(needs.wait_limit_s.get(s, 0.0) * NS) for s in steps] or [0],
         "waiting_for": [round(needs.waiting_for_s.get(s, 0.0) * NS) for s in steps] or [0],
     }
-    columns = ["a_idx", "b_idx"]
+    aggregates = ["a_idx", "b_idx"]
 
     def window(name: str, interval: Interval) -> tuple[str, str]:
         params[f"{name}_lo"] = now_ns - round(interval.older_s * NS)
@@ -124,11 +124,11 @@ def journey_stats_query(
 
     for n, interval in enumerate(sorted(needs.transitions)):
         lo, hi = window(f"t{n}", interval)
-        columns.append(f"countIf(b_idx > 0 AND b_end >= {lo} AND b_end < {hi})")
+        aggregates.append(f"countIf(b_idx > 0 AND b_end >= {lo} AND b_end < {hi})")
     for n, interval in enumerate(sorted(needs.waits)):
         lo, hi = window(f"w{n}", interval)
         cond = f"a_idx > 0 AND b_idx > 0 AND b_end >= {lo} AND b_end < {hi}"
-        columns += [
+        aggregates += [
             f"countIf({cond})",
             f"sumIf(wait, {cond})",
             f"maxIf(wait, {cond})",
@@ -137,7 +137,7 @@ def journey_stats_query(
     for n, seconds in enumerate(sorted(needs.instants_s)):
         params[f"i{n}"] = now_ns - round(seconds * NS)
         at = f"{{i{n}:Int64}}"
-        columns.append(
+        aggregates.append(
             f"countIf(a_idx > 0 AND waiting_for > 0 AND a_end <= {at} AND (b_idx = 0 OR {at} < b_end) "
             f"AND {at} - a_end <= waiting_for)"
         )
@@ -145,14 +145,14 @@ def journey_stats_query(
         lo, hi = window(f"c{n}", interval)
         params[f"c{n}_settle"] = round(settle * NS)
         cond = f"a_idx > 0 AND a_end >= {lo} AND a_end < {hi}"
-        columns += [
+        aggregates += [
             f"countIf({cond})",
             f"countIf({cond} AND on_end > 0 AND on_end - a_end <= {{c{n}_settle:Int64}})",
         ]
     params["not_on"] = [i + 1 for i, s in enumerate(steps) if s in needs.not_going_on] or [0]
-    service_filter = row_filter(blueprint, params)
+    service_filter = row_filter(blueprint, params, columns)
     sql = f"""
-SELECT {", ".join(columns)}
+SELECT {", ".join(aggregates)}
 FROM (
     SELECT a_idx, a_end, b_idx, b_end, on_end,
            greatest(toInt64(0), b_start - a_end) AS wait,

@@ -164,7 +164,7 @@ def _fill_sql(
         "scan_from": start - slack,
         "scan_to": end,
     }
-    service_filter = row_filter(counting.blueprint, params)
+    service_filter = row_filter(counting.blueprint, params, counting.columns)
     sql = f"""
 INSERT INTO {MINUTES} (blueprint, signature, step, minute, spans, errors, slow)
 SELECT {{bp:String}}, {{sig:String}}, arrayElement({{ids:Array(String)}}, step_idx),

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from blueprints.selectors import TRACE_COLUMNS, SpanColumns, span_name_condition, step_index_expression
+from blueprints.selectors import TRACE_COLUMNS, SpanColumns, binding_filter, step_index_expression
 from collectors.schema import TRACES_TABLE
 
 NS = 1_000_000_000
@@ -124,27 +124,27 @@ def span_stats_query(
     for k, per_step in enumerate(slots):  # the k-th threshold of each step, never-slow where it has none
         params[f"slow{k}"] = [round(t * NS) if t is not None else NEVER for t in per_step] or [NEVER]
         limits.append(f"arrayElement({{slow{k}:Array(Int64)}}, step_idx) AS thr{k}")
-    columns = ["step_idx", "max(end_ns) AS last_end_ns"]
+    aggregates = ["step_idx", "max(end_ns) AS last_end_ns"]
     for n, interval in enumerate(intervals):
         params[f"from{n}"], params[f"to{n}"] = (
             now_ns - round(interval.older_s * NS),
             now_ns - round(interval.newer_s * NS),
         )
         inside = f"(end_ns >= {{from{n}:Int64}} AND end_ns < {{to{n}:Int64}})"
-        columns += [f"countIf({inside}) AS n{n}", f"countIf({inside} AND failed) AS e{n}"]
-        columns += [f"countIf({inside} AND dur > thr{k})" for k in range(len(slots))]
+        aggregates += [f"countIf({inside}) AS n{n}", f"countIf({inside} AND failed) AS e{n}"]
+        aggregates += [f"countIf({inside} AND dur > thr{k})" for k in range(len(slots))]
     quantiles = sorted(needs.quantiles)
     for n, (interval, percentile) in enumerate(quantiles):
         lo, hi = now_ns - round(interval.older_s * NS), now_ns - round(interval.newer_s * NS)
         params[f"qfrom{n}"], params[f"qto{n}"] = lo, hi
-        columns.append(
+        aggregates.append(
             f"quantileExactIf({percentile / 100:.4f})(dur, end_ns >= {{qfrom{n}:Int64}} "
             f"AND end_ns < {{qto{n}:Int64}}) AS q{n}"
         )
-        columns.append(f"countIf(end_ns >= {{qfrom{n}:Int64}} AND end_ns < {{qto{n}:Int64}}) AS qn{n}")
-    service_filter = row_filter(blueprint, params)
+        aggregates.append(f"countIf(end_ns >= {{qfrom{n}:Int64}} AND end_ns < {{qto{n}:Int64}}) AS qn{n}")
+    service_filter = row_filter(blueprint, params, columns)
     sql = f"""
-SELECT {", ".join(columns)}
+SELECT {", ".join(aggregates)}
 FROM (
     SELECT {index.sql} AS step_idx,
            toUnixTimestamp64Nano(Timestamp) + toInt64(Duration) AS end_ns,
@@ -196,27 +196,15 @@ def _slots(needs: SpanNeeds, steps: Sequence[str]) -> list[list[float | None]]:
     return [[t[k] if k < len(t) else None for t in per_step] for k in range(width)]
 
 
-def row_filter(blueprint: Any, params: dict[str, Any]) -> str:
-    """`AND (…)`: the rows any step could bind, by service and span name only, so ClickHouse reads only
-    their ranges of `otel_traces` (ordered by service, span name, time); '' when a step binds by attributes.
-    Adds its parameters to `params`."""
-    conditions: dict[str, None] = {}
-    for n, step in enumerate(blueprint.steps):
-        select = step.select
-        service = getattr(select, "service", None) if select is not None else None
-        span = getattr(select, "span", None) if select is not None else None
-        if service is None and span is None:
-            return ""
-        parts = []
-        if service is not None:
-            params[f"rf{n}_svc"] = str(service)
-            parts.append(f"ServiceName = {{rf{n}_svc:String}}")
-        if span is not None:
-            fragment = span_name_condition(str(span), "SpanName", f"rf{n}_span")
-            params.update(fragment.params)
-            parts.append(fragment.sql)
-        conditions["(" + " AND ".join(parts) + ")"] = None
-    return "AND (" + " OR ".join(conditions) + ")"
+def row_filter(blueprint: Any, params: dict[str, Any], columns: SpanColumns = TRACE_COLUMNS) -> str:
+    """`AND (…)` keeping only the rows some step could bind (blueprints.selectors.binding_filter), so that
+    ClickHouse reads only their ranges of `otel_traces`; '' when any row could be bound. Adds its parameters
+    to `params`."""
+    found = binding_filter(blueprint, columns)
+    if found is None:
+        return ""
+    params.update(found.params)
+    return f"AND {found.sql}"
 
 
 def _ns(moment: datetime) -> int:

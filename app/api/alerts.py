@@ -13,7 +13,8 @@
                                                | "ends_at": …, "starts_at": …, "created_by": …, "comment": …}
     DELETE /silences/<id>                      expire a silence now
 
-Errors answer {"error": "<what was wrong and what is expected>"} with 400, 404 or 409.
+Errors answer {"error": "<what was wrong and what is expected>"} with 400, 404 or 409. Who acts is the
+signed-in person or API token; in local mode, the "by" / "created_by" the body gives.
 Wiring: app/wiring.py calls `start(ctx)` at start-up; it installs these routes and returns the stop function.
 """
 
@@ -34,6 +35,7 @@ from alerts.errors import InvalidAction, InvalidSilence, UnknownAlert, UnknownSi
 from alerts.model import OPEN_STATES, AlertState
 from alerts.rule_source import RuleSource, directory_blueprints
 from alerts.store import AlertStore
+from app.auth import current_identity
 from app.context import AppContext
 from collectors.schema import migrate
 
@@ -148,7 +150,7 @@ def register(bp: flask.Blueprint, ctx: AppContext) -> None:
     @bp.post("/alerts/<alert_id>/<action>")
     def act(alert_id: str, action: str) -> flask.Response:
         body = _json_body()
-        by = str(body.get("by") or flask.request.headers.get("X-Touchpoint-User") or "api")
+        by = _actor(body.get("by"))
         text = str(body.get("assignee") if action == "assign" else body.get("text", ""))
         if action == "assign" and body.get("assignee") is None:
             return _problem(400, 'assign needs a JSON body with "assignee" (an empty string clears it)')
@@ -183,7 +185,7 @@ def register(bp: flask.Blueprint, ctx: AppContext) -> None:
                 matchers,
                 starts_at,
                 ends_at,
-                str(body.get("created_by") or "api"),
+                _actor(body.get("created_by")),
                 str(body.get("comment") or ""),
                 now,
             )
@@ -193,12 +195,21 @@ def register(bp: flask.Blueprint, ctx: AppContext) -> None:
 
     @bp.delete("/silences/<silence_id>")
     def expire_silence(silence_id: str) -> flask.Response:
-        by = flask.request.headers.get("X-Touchpoint-User") or "api"
+        by = _actor(None)
         try:
             silence = book().expire_silence(silence_id, by, datetime.now(UTC))
         except UnknownSilence as exc:
             return _problem(404, str(exc))
         return flask.jsonify({"silence": silence.model_dump(mode="json")})
+
+
+def _actor(claimed: Any) -> str:
+    """Who acts: the signed-in person or API token when there is one (what the body claims is ignored then),
+    else the name the body or the X-Touchpoint-User header gives, else "api"."""
+    identity = current_identity()
+    if identity.via in ("session", "token") and identity.name:
+        return identity.name
+    return str(claimed or flask.request.headers.get("X-Touchpoint-User") or "api")
 
 
 def _json_body() -> dict[str, Any]:

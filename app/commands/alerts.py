@@ -246,7 +246,12 @@ def _call(args: argparse.Namespace, method: str, path: str, **kwargs: Any) -> di
 
     from app.settings import Settings
 
-    url = (args.url or Settings().url).rstrip("/")
+    settings = Settings()
+    url = (args.url or str(settings.url)).rstrip("/")
+    headers = dict(kwargs.get("headers") or {})
+    token = getattr(settings, "token", None)
+    if token:
+        headers["Authorization"] = f"Bearer {token.get_secret_value()}"
     try:
         response = requests.request(
             method,
@@ -254,7 +259,7 @@ def _call(args: argparse.Namespace, method: str, path: str, **kwargs: Any) -> di
             timeout=10,
             params=kwargs.get("params"),
             json=kwargs.get("json_body"),
-            headers=kwargs.get("headers"),
+            headers=headers,
         )
     except requests.RequestException as exc:
         print(f"touchpoint alerts: cannot reach {url}: {exc}", file=sys.stderr)
@@ -263,6 +268,13 @@ def _call(args: argparse.Namespace, method: str, path: str, **kwargs: Any) -> di
         body = response.json()
     except ValueError:
         body = {}
+    if response.status_code in (401, 403):
+        print(
+            f"touchpoint alerts: {url} refused: {body.get('error') or response.text[:200]} "
+            "(set TOUCHPOINT_TOKEN to an API token the server knows)",
+            file=sys.stderr,
+        )
+        return None
     if response.status_code >= 400:
         print(
             f"touchpoint alerts: {body.get('error') or response.text[:200]} (HTTP {response.status_code})",
