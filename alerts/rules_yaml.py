@@ -15,6 +15,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.events import AliasEvent
 
 from alerts.errors import RuleProblem, RulesInvalid
 from alerts.notify import AlertmanagerDestination, EmailDestination, SlackDestination, WebhookDestination
@@ -57,8 +58,9 @@ class YamlTree:
         if isinstance(node, CommentedSeq):
             items = []
             for index, value in enumerate(node):
-                line, col = node.lc.item(index)
-                self.values[path + (index,)] = (line + 1, col + 1)
+                position = node.lc.data.get(index) if node.lc.data else None
+                if position:
+                    self.values[path + (index,)] = (position[0] + 1, position[1] + 1)
                 items.append(self._plain(value, path + (index,)))
             return items
         return node
@@ -82,6 +84,40 @@ def format_path(path: Path_) -> str:
     return text
 
 
+PLAIN_TAGS = frozenset(
+    f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map")
+)
+
+
+def unsafe_yaml(text: str, file: str) -> list[RuleProblem]:
+    """What makes `text` unfit to load, located: aliases (a few bytes can expand to billions of items) and
+    tags other than the plain ones (`!!python/…` and the like). Reads YAML events only: nothing is built."""
+    problems = []
+    for event in YAML(typ="rt").parse(text):
+        mark = event.start_mark
+        if isinstance(event, AliasEvent):
+            problems.append(
+                RuleProblem(
+                    file,
+                    mark.line + 1,
+                    mark.column + 1,
+                    "",
+                    f"uses the YAML alias *{event.anchor}; aliases are not allowed here: write the value out",
+                )
+            )
+        elif getattr(event, "tag", None) and str(event.tag) not in PLAIN_TAGS:
+            problems.append(
+                RuleProblem(
+                    file,
+                    mark.line + 1,
+                    mark.column + 1,
+                    "",
+                    f"uses the YAML tag {event.tag}; only plain values are allowed",
+                )
+            )
+    return problems
+
+
 def read_yaml(path: Path, name: str | None = None) -> YamlTree:
     """Parse one YAML file, keeping positions; syntax errors become a located RulesInvalid."""
     shown = name or str(path)
@@ -90,6 +126,9 @@ def read_yaml(path: Path, name: str | None = None) -> YamlTree:
     except OSError as exc:
         raise RulesInvalid([RuleProblem(shown, 1, 1, "", f"cannot be read: {exc.strerror}")]) from None
     try:
+        unsafe = unsafe_yaml(text, shown)
+        if unsafe:
+            raise RulesInvalid(unsafe)
         root = YAML(typ="rt").load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

@@ -143,6 +143,20 @@ def test_destinations_are_checked_like_rules() -> None:
     ]
 
 
+def test_yaml_aliases_are_refused_before_anything_is_expanded() -> None:
+    assert problems_of("checkout.bad-alias.yaml") == [
+        "checkout.bad-alias.yaml:9:13 uses the YAML alias *team; aliases are not allowed here: "
+        "write the value out",
+    ]
+
+
+def test_yaml_tags_are_refused_and_nothing_runs() -> None:
+    assert problems_of("checkout.bad-tag.yaml") == [
+        "checkout.bad-tag.yaml:2:5 uses the YAML tag tag:yaml.org,2002:python/object/apply:os.system; "
+        "only plain values are allowed",
+    ]
+
+
 def test_a_directory_reports_the_problems_of_every_file(tmp_path: Path) -> None:
     for name in ("checkout.bad-kind.yaml", "checkout.bad-target.yaml", "checkout.good.yaml"):
         (tmp_path / name).write_text((FIXTURES / name).read_text())
