@@ -4,6 +4,7 @@ banner) around one module per page in app/pages/."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import dash
@@ -12,6 +13,7 @@ from dash import Input, Output, dcc, html
 
 from app.context import AppContext
 
+log = logging.getLogger(__name__)
 PAGES_DIR = Path(__file__).parent / "pages"
 ASSETS_DIR = Path(__file__).parent / "assets"
 NAV = (
@@ -39,6 +41,7 @@ def create_dash(server: flask.Flask, ctx: AppContext) -> dash.Dash:
         serve_locally=True,
     )
     app.layout = shell
+    warm_up(ctx)
     links = json.dumps([href for _, href in NAV])
     app.clientside_callback(
         "function(pathname) { return window.dash_clientside.shell_links(pathname, " + links + "); }",
@@ -93,3 +96,21 @@ def shell() -> html.Div:
             id="shell-first-run",
         )
     return html.Div([nav, html.Main([banner, dash.page_container], className="tp-page")])
+
+
+def warm_up(ctx: AppContext) -> None:
+    """Start computing every blueprint's state over the default range, so the first person to open the
+    overview or a live blueprint after a start does not wait for it (background threads; returns at once)."""
+    from datetime import UTC, datetime
+
+    from app.pages._sources import blueprints, live_states
+    from app.pages._view import DEFAULT_RANGE, RANGES
+
+    try:
+        found = blueprints(ctx)
+    except Exception:  # noqa: BLE001 - no warm-up is no worse than a cold first view
+        log.warning("dashboard warm-up skipped: the blueprints could not be read", exc_info=True)
+        return
+    now = datetime.now(UTC)
+    for blueprint in found.values():
+        live_states(ctx).prefetch(blueprint, RANGES[DEFAULT_RANGE], None, now)

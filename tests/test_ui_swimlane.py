@@ -104,7 +104,7 @@ def test_the_top_bottleneck_step_is_tagged() -> None:
 
     figure = build_blueprint_figure(design(), state(bottleneck=[top]))
 
-    assert "<b>⧖ BOTTLENECK</b>" in texts(figure)
+    assert "<b>◆ BOTTLENECK</b>" in texts(figure)
 
 
 def test_an_impact_path_crosses_the_line_of_visibility() -> None:

@@ -113,7 +113,6 @@ def build_journey_panel(design: MapDesign, state: BlueprintState | None) -> html
                 html.Tr(
                     [
                         html.Th("touchpoint"),
-                        html.Th("channel"),
                         html.Th("health"),
                         html.Th("score", className="num"),
                     ]
@@ -121,8 +120,7 @@ def build_journey_panel(design: MapDesign, state: BlueprintState | None) -> html
                 *(
                     html.Tr(
                         [
-                            html.Td(t.name),
-                            html.Td(t.channel),
+                            html.Td([t.name, html.Div(t.channel, className="tp-small tp-muted")]),
                             html.Td(health_badge(t.health)),
                             html.Td(units.score(t.score), className="num"),
                         ]

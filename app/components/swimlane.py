@@ -16,7 +16,6 @@ from app.components.swimlane_layout import (
     Box,
     SwimlaneLayout,
     clip_to_boxes,
-    route_edge,
     swimlane_layout,
 )
 from app.components.theme import (
@@ -39,6 +38,7 @@ CLICK_TRACE = "steps"
 EDGE_INK = "#57606a"
 OFF_DESIGN = "#d9822b"
 DESIGNED_ONLY = "#c3c9d0"
+MINOR_EDGE_SHARE = 0.05  # transitions carrying less than this share of the busiest one are left out
 
 Items = list[dict[str, Any]]
 
@@ -77,7 +77,7 @@ def build_blueprint_figure(
         note = (notes or {}).get(step.id)
         annotations.append(_tile_text(step.name, box, live, note, state is not None))
         if is_bottleneck:
-            annotations.append(_tag(box, "⧖ BOTTLENECK", BOTTLENECK))
+            annotations.append(_tag(box, "◆ BOTTLENECK", BOTTLENECK))
     trace = {
         "type": "scatter",
         "name": CLICK_TRACE,
@@ -218,7 +218,7 @@ def _tile_text(
 
 
 def _tag(box: Box, text: str, colour: str) -> dict[str, Any]:
-    tag = _text(box.x1, box.y0, f"<b>{text}</b>", 9, "white", xanchor="right", yanchor="middle")
+    tag = _text(box.x0, box.y0, f"<b>{text}</b>", 9, "white", xanchor="left", yanchor="middle")
     return {**tag, "bgcolor": colour, "borderpad": 2}
 
 
@@ -235,8 +235,20 @@ def _edges(
         if (flow.from_step, flow.to_step) not in observed:
             _arrow(layout, flow.from_step, flow.to_step, DESIGNED_ONLY, 1.0, None, shapes, annotations)
     biggest = max((e.count for e in state.edges), default=1) or 1
+    minor = [e for e in state.edges if e.count < MINOR_EDGE_SHARE * biggest and e.from_step != e.to_step]
+    if minor:
+        note = f"{len(minor)} minor transitions not drawn (each under {MINOR_EDGE_SHARE:.0%} of the busiest)"
+        annotations.append(
+            {
+                **_text(1, 0, note, 9, MUTED, xanchor="right", yanchor="top", yshift=-2),
+                "xref": "paper",
+                "yref": "paper",
+            }
+        )
     late = {s.step_id for s in state.steps for o in s.objectives if o.kind == "wait" and o.met is False}
     for edge in state.edges:
+        if edge.count < MINOR_EDGE_SHARE * biggest and edge.from_step != edge.to_step:
+            continue
         if edge.from_step == edge.to_step:
             box = layout.tiles.get(edge.from_step)
             if box is not None:
@@ -256,7 +268,7 @@ def _edges(
         )
         label = f"{units.count(edge.count)} · {units.duration(edge.wait_mean_s)}"
         if is_top:
-            colour, label = BOTTLENECK, "⧖ " + label
+            colour, label = BOTTLENECK, "◆ bottleneck · " + label
         elif not edge.expected:
             colour, label = OFF_DESIGN, "off design · " + label
         elif edge.to_step in late:
@@ -279,10 +291,9 @@ def _arrow(
     annotations: Items,
     two_way: bool = False,
 ) -> None:
-    a, b = layout.tiles.get(source), layout.tiles.get(target)
-    if a is None or b is None:
+    route = layout.route(source, target, min_bend=0.3 if two_way else 0.0)
+    if route is None:
         return
-    route = route_edge(a, b, list(layout.tiles.values()), min_bend=0.3 if two_way else 0.0)
     shapes.append(
         {
             "type": "path",

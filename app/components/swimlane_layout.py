@@ -5,7 +5,8 @@ tiles legible."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 
 from app.components.design import MapDesign
 from app.components.theme import LANES
@@ -50,8 +51,22 @@ class SwimlaneLayout:
     width_px: int
     height_px: int
     stretches: bool = True  # narrow enough to fill its container rather than take a fixed width
+    _routes: dict[tuple[str, str, float], Route] = field(default_factory=dict, compare=False, repr=False)
+
+    def route(self, source: str, target: str, min_bend: float = 0.0) -> Route | None:
+        """The curve from one step's tile to another's (None when either has no tile), computed once per
+        layout: a refresh of the same blueprint reuses every route."""
+        key = (source, target, min_bend)
+        found = self._routes.get(key)
+        if found is None:
+            a, b = self.tiles.get(source), self.tiles.get(target)
+            if a is None or b is None:
+                return None
+            found = self._routes[key] = route_edge(a, b, list(self.tiles.values()), min_bend)
+        return found
 
 
+@lru_cache(maxsize=64)
 def swimlane_layout(design: MapDesign) -> SwimlaneLayout:
     """Place every step: its stage's columns, its lane's band; steps sharing a lane and stage side by side."""
     lanes: dict[str, tuple[float, float]] = {}
@@ -126,13 +141,18 @@ def route_edge(a: Box, b: Box, obstacles: list[Box], min_bend: float = 0.0) -> R
     length = math.hypot(dx, dy) or 1.0
     nx, ny = -dy / length, dx / length  # unit normal, pixel-proportional
     others = [o for o in obstacles if o is not a and o is not b]
+    reach = Box(min(a.x0, b.x0) - 1.5, max(a.x1, b.x1) + 1.5, min(a.y0, b.y0) - 1.5, max(a.y1, b.y1) + 1.5)
+    others = [
+        o for o in others if o.x1 >= reach.x0 and o.x0 <= reach.x1 and o.y1 >= reach.y0 and o.y0 <= reach.y1
+    ]
     best: tuple[int, Route] | None = None
     bends = [x for x in _BENDS if x >= min_bend] if min_bend else list(_BENDS)
     for bend in bends or [_BENDS[-2]]:
         offset = bend * max(0.6, min(length, 2.5)) if bend else 0.0
         mx, my = (a.cx + b.cx) / 2 + nx * offset, ((a.cy + b.cy) / 2 * scale_y + ny * offset) / scale_y
         route = _curve(a, b, (mx, my))
-        hits = sum(1 for o in others if _crosses(route, o))
+        points = _samples(route)
+        hits = sum(1 for o in others if _crosses(points, o))
         if best is None or hits < best[0]:
             best = (hits, route)
         if hits == 0:
@@ -161,15 +181,23 @@ def _exit(box: Box, toward: tuple[float, float]) -> tuple[float, float]:
     return x0, y0
 
 
-def _crosses(route: Route, box: Box, samples: int = 24) -> bool:
+def _samples(route: Route, count: int = 24) -> list[tuple[float, float]]:
     (x0, y0), (cx, cy), (x1, y1) = route.start, route.bend, route.end
-    for i in range(1, samples):
-        t = i / samples
-        x = (1 - t) ** 2 * x0 + 2 * (1 - t) * t * cx + t**2 * x1
-        y = (1 - t) ** 2 * y0 + 2 * (1 - t) * t * cy + t**2 * y1
-        if box.x0 - 0.02 <= x <= box.x1 + 0.02 and box.y0 - 0.02 <= y <= box.y1 + 0.02:
-            return True
-    return False
+    points = []
+    for i in range(1, count):
+        t = i / count
+        points.append(
+            (
+                (1 - t) ** 2 * x0 + 2 * (1 - t) * t * cx + t**2 * x1,
+                (1 - t) ** 2 * y0 + 2 * (1 - t) * t * cy + t**2 * y1,
+            )
+        )
+    return points
+
+
+def _crosses(points: list[tuple[float, float]], box: Box) -> bool:
+    x0, x1, y0, y1 = box.x0 - 0.02, box.x1 + 0.02, box.y0 - 0.02, box.y1 + 0.02
+    return any(x0 <= x <= x1 and y0 <= y <= y1 for x, y in points)
 
 
 def clip_to_boxes(a: Box, b: Box, gap: float = 0.015) -> tuple[float, float, float, float]:

@@ -64,9 +64,16 @@ class LiveStates:
                 results.append(exc)
         return results
 
-    def prefetch(self, blueprint: Any, length_s: float, end: datetime, now: datetime) -> None:
-        """Start computing a past window in the background (playback's next frame)."""
+    def prefetch(self, blueprint: Any, length_s: float, end: datetime | None, now: datetime) -> None:
+        """Start computing a window in the background (playback's next frame, a start-up warm-up)."""
         self._ask(blueprint, length_s, end, now)
+
+    def peek(
+        self, blueprint: Any, length_s: float, end: datetime | None, now: datetime
+    ) -> BlueprintState | None:
+        """The state if one is at hand (however old), else None — and it is being computed for next time."""
+        found = self._ask(blueprint, length_s, end, now)
+        return None if isinstance(found, Future) else found
 
     def _ask(
         self, blueprint: Any, length_s: float, end: datetime | None, now: datetime

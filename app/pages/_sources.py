@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from app.context import AppContext
 from app.pages._live_state import LiveStates
 from blueprints.state_model import BlueprintState
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 STATES_PART = "dashboard.states"
 SEEN_SPANS_PART = "dashboard.seen_spans"
@@ -95,6 +98,25 @@ def has_spans(ctx: AppContext) -> bool:
     if rows:
         ctx.parts[SEEN_SPANS_PART] = True
     return bool(rows)
+
+
+def remembered(
+    ctx: AppContext, part: str, key: Any, compute: Callable[[], T], ttl_s: float, keep: int = 32
+) -> T:
+    """`compute()`'s answer for `key`, kept up to `ttl_s` seconds in a small per-server cache named `part`
+    (a refresh or a click that asks the same question again is answered without ClickHouse)."""
+    with _parts_lock:
+        cache = ctx.parts.setdefault(part, OrderedDict())
+        found = cache.get(key)
+        if found is not None and time.monotonic() - found[0] < ttl_s:
+            cache.move_to_end(key)
+            return found[1]  # type: ignore[no-any-return]
+    value = compute()
+    with _parts_lock:
+        cache[key] = (time.monotonic(), value)
+        while len(cache) > keep:
+            cache.popitem(last=False)
+    return value
 
 
 def _compute(

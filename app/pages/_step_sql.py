@@ -8,7 +8,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from blueprints.selectors import SpanColumns, journey_key_expression, step_index_expression
+from blueprints.selectors import (
+    SpanColumns,
+    journey_key_expression,
+    selector_condition,
+    step_index_expression,
+)
 from blueprints.state_sql import SqlQuery
 from blueprints.trace_columns import trace_columns
 from collectors.schema import TRACES_TABLE
@@ -74,12 +79,16 @@ class StepDetail:
 
 
 def _where(blueprint: Any, step_index: int, columns: SpanColumns) -> tuple[str, dict[str, Any]]:
+    # The step's own selector first: it is cheap and, for service/span selectors, uses the table's sort key;
+    # the full precedence (a more specific selector of another step wins) then decides the rest.
     step = step_index_expression(blueprint, columns, prefix="ds")
+    params = dict(step.params)
+    own = selector_condition(list(blueprint.steps)[step_index - 1], columns, "do", params)
     sql = (
-        f"FROM {TRACES_TABLE} WHERE Timestamp >= {{d_from:DateTime64(9)}} "
+        f"FROM {TRACES_TABLE} WHERE {own} AND Timestamp >= {{d_from:DateTime64(9)}} "
         f"AND Timestamp < {{d_to:DateTime64(9)}} AND {step.sql} = {{d_step:UInt16}}"
     )
-    return sql, step.params
+    return sql, params
 
 
 def trend_query(

@@ -4,6 +4,7 @@ range, and playback over past windows. The address bar holds blueprint, range, w
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -153,12 +154,14 @@ def change_view(
 )
 def render(view: dict[str, Any], _tick: int) -> tuple[Any, ...]:
     """Draw the view: the swimlane with the state of its window, the headline and the side panel."""
+    began = time.perf_counter()
     app = context()
     blueprint = find_blueprint(app, view.get("bp"))
     if blueprint is None:
         message = html.Div(f"No blueprint '{view.get('bp')}'.", className="tp-error")
         return {}, message, None, "", "tp-live paused", True, "Pause"
     design = map_design(blueprint)
+    found = time.perf_counter()
     now = datetime.now(UTC)
     start, end, live = window_of(view, now)
     length = RANGES[view["range"]]
@@ -176,6 +179,7 @@ def render(view: dict[str, Any], _tick: int) -> tuple[Any, ...]:
             True,
             "Pause",
         )
+    stated = time.perf_counter()
     if not live:  # playback: have the next frame ready before it is asked for
         live_states(app).prefetch(blueprint, length, end + timedelta(seconds=length), now)
     step = view.get("step")
@@ -188,8 +192,18 @@ def render(view: dict[str, Any], _tick: int) -> tuple[Any, ...]:
     paused = bool(view.get("paused")) or not live
     age = max(0.0, (now - state.generated_at).total_seconds())
     status = "replay" if not live else ("paused" if view.get("paused") else f"live · {age:.0f} s ago")
+    figure = build_blueprint_figure(design, state, selected=step)
+    log.debug(
+        "blueprint page drawn",
+        extra={
+            "blueprint": design.id,
+            "find_ms": round((found - began) * 1000, 1),
+            "state_ms": round((stated - found) * 1000, 1),
+            "draw_ms": round((time.perf_counter() - stated) * 1000, 1),
+        },
+    )
     return (
-        build_blueprint_figure(design, state, selected=step),
+        figure,
         build_summary(design, state, live),
         detail,
         status,

@@ -5,6 +5,7 @@ from a draft discovered in the spans. The draft lives in the page (a dcc.Store o
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +33,7 @@ from app.pages._editor_changes import clicked, message, register
 from app.pages._editor_sql import PreviewUnavailable, as_blueprint, match_counts, unmapped
 from app.pages._editor_store import SaveConflict, editor_store
 from app.pages._edits import load
+from app.pages._sources import remembered
 from app.pages._validation import validate_text
 
 dash.register_page(__name__, path="/editor", name="Editor", title="Editor · Touchpoint")
@@ -205,9 +207,17 @@ def render(text: str | None, selected: str | None, base: dict[str, Any] | None) 
     now = datetime.now(UTC)
     try:
         draft = as_blueprint(document)
-        counts = match_counts(app.client(), draft, now - PREVIEW_WINDOW, now)
+        counts, candidates = remembered(  # a click selecting a step draws the same draft: no new counts
+            app,
+            "dashboard.editor_counts",
+            hashlib.sha256(text.encode()).hexdigest(),
+            lambda: (
+                match_counts(app.client(), draft, now - PREVIEW_WINDOW, now),
+                unmapped(app.client(), draft, now - PREVIEW_WINDOW, now),
+            ),
+            ttl_s=60.0,
+        )
         notes = {s.id: f"{count(counts.get(s.id, 0))} spans/h matched" for s in design.steps}
-        candidates = unmapped(app.client(), draft, now - PREVIEW_WINDOW, now)
         candidate_panel = build_candidates(candidates)
     except (PreviewUnavailable, AttributeError, TypeError) as exc:
         candidate_panel = html.Div(f"No preview counts: {exc}", className="tp-error")

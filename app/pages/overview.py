@@ -81,19 +81,17 @@ def render(range_: str, _tick: int) -> tuple[Any, ...]:
         return empty, None, None, ""
     length = RANGES[range_]
     previous_end = frame_end(range_, LIVE - 1, now)
-    asks: list[tuple[Any, float, datetime | None]] = []
-    for blueprint in found.values():
-        asks += [(blueprint, length, None), (blueprint, length, previous_end)]
-    results = live_states(app).many(asks, now)
+    states = live_states(app)
+    results = states.many([(blueprint, length, None) for blueprint in found.values()], now)
     alerts = open_alerts(app)
     journeys = []
-    for index, (blueprint_id, blueprint) in enumerate(found.items()):
-        state, previous = results[2 * index], results[2 * index + 1]
+    for state, (blueprint_id, blueprint) in zip(results, found.items(), strict=True):
+        previous = states.peek(blueprint, length, previous_end, now)  # the change shows once it is known
         journeys.append(
             JourneyHealth(
                 design=map_design(blueprint),
                 state=None if isinstance(state, Exception) else state,
-                previous=None if isinstance(previous, Exception) else previous,
+                previous=previous,
                 alerts=[a for a in alerts if a.blueprint == blueprint_id],
                 error=str(state) if isinstance(state, Exception) else None,
             )

@@ -22,7 +22,8 @@ from app.components.step_detail import (
 from app.components.swimlane import objective_text
 from app.components.theme import LANE_TITLES
 from app.pages import context
-from app.pages._sources import find_blueprint, state_of
+from app.pages._live_state import blueprint_version
+from app.pages._sources import find_blueprint, remembered, state_of
 from app.pages._step_sql import DrillDownUnavailable, read_step_detail
 from app.pages._view import DEFAULT_RANGE, RANGES, window_of
 from blueprints.journey_graph import journey_graph
@@ -121,8 +122,15 @@ def render(view: dict[str, Any], _tick: int) -> tuple[Any, ...]:
     try:
         state = state_of(app, blueprint, RANGES[view["range"]], None if live else end, now)
         index = [s.id for s in design.steps].index(step.id) + 1
-        detail = read_step_detail(
-            app.client(), blueprint, index, state.window.start, state.window.end, state.window.bucket_s
+        window = state.window
+        detail = remembered(
+            app,
+            "dashboard.step_details",
+            (blueprint_version(blueprint), index, window.start, window.end),
+            lambda: read_step_detail(
+                app.client(), blueprint, index, window.start, window.end, window.bucket_s
+            ),
+            ttl_s=max(app.settings.refresh_ms / 1000, 10.0),
         )
     except (StateUnavailable, DrillDownUnavailable) as exc:
         log.warning(

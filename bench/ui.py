@@ -1,0 +1,286 @@
+"""Dashboard benchmark: the live blueprint's callback for a 50-step blueprint with 1M spans in its window,
+and the first render of every page in a real headless Chromium.
+
+    python -m bench.ui [--spans 1000000] [--calls 40] [--no-browser]
+
+A fresh embedded engine gets ~1M spans over the last 15 minutes (INSERT … SELECT from numbers()): journeys of
+50 steps over 5 stages and every lane, bound by exact names, globs and the `blueprint.step` attribute, with 1%
+errors and 5% unmapped noise. A full server runs in this process (state API, alert engine, dashboard).
+
+(a) The blueprint page's `render` callback, POSTed as the browser does, --calls times one refresh apart in
+    simulated succession (each call is a viewer refreshing): wall time on 127.0.0.1, p50/p95/max, the first
+    (cold) call apart. Baseline in the same run: the state computed inline for every call, as it would be
+    without the shared per-refresh state (compute_state on the same window), which is what the callback
+    would otherwise cost.
+(b) First render of each page: from navigation until its figures are drawn, in a fresh browser profile
+    (cold: scripts downloaded) and again (warm). Skipped without /usr/bin/chromium.
+Prints the figures, then a JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+from ruamel.yaml import YAML
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from collectors.schema import TRACES_TABLE  # noqa: E402
+
+STEPS = 50
+STAGES = 5
+LANES = ("customer", "frontstage", "backstage", "support", "evidence")
+WINDOW_S = 900
+
+
+def blueprint_document() -> dict[str, Any]:
+    """50 steps: names exact (0-29), globs (30-39), `blueprint.step` (40-49); 10 per stage, lanes in turn."""
+    steps = []
+    for i in range(STEPS):
+        if i < 30:
+            select: dict[str, Any] = {"service": f"svc-{i % 7}", "span": f"op-{i}"}
+        elif i < 40:
+            select = {"service": f"svc-{i % 7}", "span": f"GET /item{i}/*"}
+        else:
+            select = {"step": f"step-{i}"}
+        steps.append(
+            {
+                "id": f"step-{i}",
+                "name": f"Step {i}",
+                "lane": LANES[i % 5 if i % 10 else 0],
+                "stage": f"stage-{i // 10}",
+                "actor": ("person", "process", "system")[i % 3],
+                "select": select,
+                "objectives": {
+                    "availability": 0.995,
+                    "latency": {"percentile": 95, "threshold_ms": 800},
+                    "max_wait_s": 30,
+                },
+                **(
+                    {"touchpoint": "web"}
+                    if LANES[i % 5 if i % 10 else 0] in ("customer", "frontstage")
+                    else {}
+                ),
+            }
+        )
+    return {
+        "id": "bench",
+        "name": "Bench journey",
+        "correlation": {"key": "journey.id", "timeout": "10m"},
+        "stages": [{"id": f"stage-{s}", "name": f"Stage {s}"} for s in range(STAGES)],
+        "touchpoints": [{"id": "web", "name": "Web", "channel": "web", "importance": 3}],
+        "steps": steps,
+        "flows": [{"from": f"step-{i}", "to": f"step-{i + 1}"} for i in range(STEPS - 1)],
+    }
+
+
+def generate(client: Any, start: datetime, seconds: int, spans: int) -> int:
+    """About `spans` spans of 50-step journeys starting over `seconds` from `start`; returns rows inserted."""
+    journeys = spans // STEPS
+    spacing_ns = max(1, (seconds - 60) * 10**9 // journeys)
+    sql = f"""
+INSERT INTO {TRACES_TABLE} (Timestamp, TraceId, SpanId, ParentSpanId, SpanName, SpanKind, ServiceName,
+                            SpanAttributes, Duration, StatusCode, StatusMessage)
+SELECT
+    {{start:DateTime64(9)}} + toIntervalNanosecond(j * {spacing_ns} + i * 1000000000 + cityHash64(n, 1) % 400000000),
+    lower(hex(cityHash64(j, intDiv(i, 10)))), lower(hex(cityHash64(n, 9))), '',
+    multiIf(noise, ['GET /health', 'poll'][1 + n % 2], i < 30, concat('op-', toString(i)),
+            i < 40, concat('GET /item', toString(i), '/', toString(n % 10)), concat('task-', toString(i))),
+    ['Server', 'Internal', 'Client'][1 + i % 3],
+    if(noise, 'noise', concat('svc-', toString(i % 7))),
+    map('journey.id', concat('j-', toString(j)), 'blueprint.step', if(i >= 40 AND NOT noise, concat('step-', toString(i)), ''),
+        'actor.type', ['person', 'process', 'system'][1 + i % 3], 'region', ['eu', 'us', 'ap'][1 + j % 3]),
+    50000000 + cityHash64(n, 2) % 700000000,
+    if(cityHash64(n, 3) % 100 = 0, 'Error', 'Ok'),
+    if(cityHash64(n, 3) % 100 = 0, 'upstream timed out', '')
+FROM (SELECT number AS n, intDiv(number, {STEPS}) AS j, number % {STEPS} AS i, cityHash64(number, 5) % 20 = 0 AS noise
+      FROM numbers({journeys * STEPS}))
+"""  # noqa: E501
+    client.command(sql, parameters={"start": start})
+    return int(client.query(f"SELECT count() FROM {TRACES_TABLE}").result_rows[0][0])
+
+
+def render_payload(dependencies: list[dict[str, Any]], view: dict[str, Any], tick: int) -> dict[str, Any]:
+    """The POST the browser sends for the blueprint page's `render` callback."""
+    entry = next(d for d in dependencies if d["output"].startswith("..blueprint-graph.figure"))
+    outputs = [
+        dict(zip(("id", "property"), o.rsplit(".", 1), strict=True))
+        for o in entry["output"][2:-2].split("...")
+    ]
+    return {
+        "output": entry["output"],
+        "outputs": outputs,
+        "inputs": [
+            {"id": "blueprint-view", "property": "data", "value": view},
+            {"id": "blueprint-refresh", "property": "n_intervals", "value": tick},
+        ],
+        "changedPropIds": ["blueprint-refresh.n_intervals"],
+        "state": [],
+    }
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+
+
+def bench_callback(url: str, calls: int, refresh_s: float) -> dict[str, Any]:
+    dependencies = requests.get(url + "/_dash-dependencies", timeout=30).json()
+    view = {"bp": "bench", "range": "1h", "end": None, "step": None, "paused": False}
+    timings = []
+    for tick in range(calls + 1):
+        began = time.perf_counter()
+        reply = requests.post(
+            url + "/_dash-update-component", json=render_payload(dependencies, view, tick), timeout=120
+        )
+        timings.append((time.perf_counter() - began) * 1000)
+        if reply.status_code != 200:
+            raise SystemExit(f"render callback answered {reply.status_code}: {reply.text[:300]}")
+        if tick % 10 == 9:
+            time.sleep(
+                refresh_s
+            )  # let the shared state go stale: the next call is served it and refreshes it
+    warm = timings[1:]
+    return {
+        "cold_ms": round(timings[0], 1),
+        "p50_ms": round(statistics.median(warm), 1),
+        "p95_ms": round(percentile(warm, 0.95), 1),
+        "max_ms": round(max(warm), 1),
+        "calls": len(warm),
+        "bytes": len(reply.content),
+    }
+
+
+def bench_inline_state(client: Any, blueprint: Any, repeat: int) -> dict[str, Any]:
+    """Baseline: what computing the state inside every callback would cost."""
+    from app.api.state import state_options
+    from app.settings import Settings
+    from blueprints.state import compute_state
+
+    timings = []
+    for _ in range(repeat):
+        now = datetime.now(UTC)
+        began = time.perf_counter()
+        compute_state(
+            client, blueprint, now - timedelta(seconds=WINDOW_S), now, now, state_options(Settings())
+        )
+        timings.append((time.perf_counter() - began) * 1000)
+    return {"p50_ms": round(statistics.median(timings), 1), "max_ms": round(max(timings), 1), "runs": repeat}
+
+
+def bench_pages(url: str, journey: str) -> dict[str, Any]:
+    """Per page: ms from navigation until the page's frame shows (shell) and until its figures are drawn."""
+    from browser_site import chromium
+
+    pages = {
+        "overview": ("/", "#_pages_content h1", "#overview-card-bench .js-plotly-plot"),
+        "blueprint": ("/blueprint?bp=bench", ".tp-controls", "#blueprint-graph .annotation-text-g"),
+        "step": ("/step?bp=bench&step=step-5", ".tp-title", "#step-trends .js-plotly-plot"),
+        "journey": (f"/journey?bp=bench&key={journey}", ".tp-title", "#journey-waterfall .main-svg"),
+        "alerts": ("/alerts", ".tp-controls", "#alerts-list > *"),
+        "editor": ("/editor?bp=bench", ".tp-controls", "#editor-preview .annotation-text-g"),
+    }
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as profile:
+        driver = chromium(Path(profile))
+        try:
+            for attempt in ("cold", "warm"):
+                for name, (path, shell, figures) in pages.items():
+                    began = time.perf_counter()
+                    driver.get(url + path)
+                    shown = _until_drawn(driver, shell, path)
+                    drawn = _until_drawn(driver, figures, path)
+                    results.setdefault(name, {})[attempt] = {
+                        "shell_ms": round((shown - began) * 1000),
+                        "figures_ms": round((drawn - began) * 1000),
+                    }
+        finally:
+            driver.quit()
+    return results
+
+
+def _until_drawn(driver: Any, css: str, path: str) -> float:
+    deadline = time.monotonic() + 60
+    while not driver.find_elements("css selector", css):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"page {path} drew nothing matching {css} in 60 s")
+        time.sleep(0.02)
+    return time.perf_counter()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--spans", type=int, default=1_000_000, help="spans in the 15-minute window")
+    parser.add_argument("--calls", type=int, default=40, help="render callbacks timed after the first")
+    parser.add_argument("--no-browser", action="store_true", help="skip the page renders")
+    args = parser.parse_args(argv)
+
+    from state_scenario import blueprint
+
+    from app.api.alerts import start as start_alerts
+    from app.api.state import install as install_state
+    from app.server import serve_in_thread
+    from app.settings import Settings
+
+    with tempfile.TemporaryDirectory() as folder:
+        maps = Path(folder) / "maps"
+        maps.mkdir()
+        YAML().dump(blueprint_document(), maps / "bench.yaml")
+        settings = Settings(
+            db=f"chdb://{folder}/data",
+            port=0,
+            blueprints=maps,
+            rules=Path(folder) / "rules",
+            evaluate_alerts=False,
+            api_rate_per_s=0,
+        )
+        running = serve_in_thread(settings, start_hooks=[start_alerts, install_state])
+        try:
+            client = running.runtime.ctx.client()
+            now = datetime.now(UTC)
+            began = time.perf_counter()
+            total = generate(client, now - timedelta(seconds=WINDOW_S), WINDOW_S, args.spans)
+            took = time.perf_counter() - began
+            print(f"{total:,} spans in the last {WINDOW_S // 60} minutes, generated in {took:.1f} s")
+            running.runtime.ctx.parts["alerts"].run_once()
+            callback = bench_callback(running.url, args.calls, settings.refresh_ms / 1000)
+            print(
+                f"(a) blueprint render callback, 50 steps: cold {callback['cold_ms']} ms; then p50 "
+                f"{callback['p50_ms']} ms, p95 {callback['p95_ms']} ms, max {callback['max_ms']} ms over "
+                f"{callback['calls']} calls (target p95 <= 300 ms); {callback['bytes']:,} bytes per answer"
+            )
+            inline = bench_inline_state(client, blueprint((maps / "bench.yaml").read_text()), 5)
+            print(
+                f"    baseline, the state computed inside each callback: p50 {inline['p50_ms']} ms, "
+                f"max {inline['max_ms']} ms"
+            )
+            pages: dict[str, Any] = {}
+            if args.no_browser or not Path("/usr/bin/chromium").exists():
+                print("(b) page renders skipped (--no-browser, or no /usr/bin/chromium)")
+            else:
+                pages = bench_pages(running.url, "j-100")
+                for name, runs in pages.items():
+                    cold, warm = runs["cold"], runs["warm"]
+                    print(
+                        f"(b) {name:9} frame {cold['shell_ms']:5} ms, figures {cold['figures_ms']:5} ms "
+                        f"(fresh browser); again {warm['shell_ms']} / {warm['figures_ms']} ms (target 2000)"
+                    )
+        finally:
+            running.stop()
+    print(json.dumps({"spans": total, "callback": callback, "inline_state": inline, "pages": pages}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
