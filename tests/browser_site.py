@@ -41,7 +41,7 @@ def start_site(dsn: str, workdir: Path) -> Any:
         refresh_ms=3000,
         api_rate_per_s=0,
     )
-    running = serve_in_thread(settings, start_hooks=[start_alerts, install_state])
+    running = serve_in_thread(settings, start_hooks=[blueprint_store(maps), start_alerts, install_state])
     now = datetime.now(UTC)
     config = DemoConfig(
         start=now - timedelta(minutes=30),
@@ -57,6 +57,22 @@ def start_site(dsn: str, workdir: Path) -> Any:
     engine.run_once()
     engine.run_once()
     return running
+
+
+def blueprint_store(maps: Path) -> Callable[[Any], None]:
+    """A start hook installing the blueprint store on `maps` with its version history (when blueprints/
+    has one; the dashboard reads the directory itself otherwise)."""
+
+    def install(ctx: Any) -> None:
+        try:
+            from blueprints.store import BlueprintStore
+            from blueprints.versions import VersionLog, ensure_schema
+        except ImportError:
+            return
+        ensure_schema(ctx.client())
+        ctx.parts["blueprints"] = BlueprintStore(maps, VersionLog(ctx.pool.client))
+
+    return install
 
 
 def wait_until(condition: Callable[[], Any], seconds: float) -> Any:

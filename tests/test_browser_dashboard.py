@@ -151,6 +151,7 @@ def test_an_alert_is_acknowledged_from_its_page(site: Any, browser: Any) -> None
     link.click()
     wait_until(lambda: browser.find_elements("id", "alerts-action-ack"), 30)
     alert_id = browser.current_url.split("alert=")[1].split("&")[0]
+    wait_until(lambda: browser.find_elements("css selector", "#alerts-detail-body .js-plotly-plot"), 30)
     screenshot(browser, "alerts")
 
     browser.find_element("id", "alerts-action-ack").click()

@@ -1,9 +1,9 @@
 """Where the editor reads and saves blueprint YAML, with conflict detection (ETags) and version history.
 
-The blueprint store (ctx.parts["blueprints"]) serves when it offers this interface (read_text, save_text,
-history, version_text); until then the blueprint directory itself does: `<id>.yaml` is the source of truth,
-each save first keeps the previous text under `.history/<id>/`, and a save whose ETag no longer matches the
-file is refused with what changed.
+The blueprint store (ctx.parts["blueprints"], blueprints/store.py) serves when the server runs one: its
+ETags, its validation and its version history in ClickHouse. Without it the blueprint directory itself
+does: `<id>.yaml` is the source of truth, each save first keeps the previous text under `.history/<id>/`,
+and a save whose ETag no longer matches the file is refused with what changed.
 """
 
 from __future__ import annotations
@@ -22,6 +22,10 @@ from typing import Any, Protocol
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _VERSION = re.compile(r"^(\d{8}T\d{6}\d{6}Z)-([0-9a-f]{12})-([a-z0-9_.-]{0,40})\.yaml$")
+
+
+class SaveRefused(RuntimeError):
+    """The store would not take the text (it does not validate); the message lists every problem."""
 
 
 class SaveConflict(RuntimeError):

@@ -7,13 +7,18 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
 from app.context import AppContext
 from app.pages._live_state import LiveStates
 from blueprints.state_model import BlueprintState
+
+try:
+    from blueprints.errors import BlueprintError
+except ImportError:  # before the blueprint store is installed, only the directory's files are read
+    BlueprintError = LookupError  # type: ignore[misc, assignment]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -25,31 +30,25 @@ _parts_lock = threading.Lock()
 
 
 def blueprints(ctx: AppContext) -> dict[str, Any]:
-    """Every blueprint the server knows, by id, in id order: the blueprint store's when it is installed,
+    """Every valid blueprint the server knows, by id in id order: the blueprint store's when it is installed,
     else the blueprint directory's files."""
     store = ctx.parts.get("blueprints")
-    if store is not None:
-        for name in ("all", "list", "ids"):
-            method = getattr(store, name, None)
-            if callable(method):
-                found = _by_id(store, method())
-                if found is not None:
-                    return found
+    if store is not None and callable(getattr(store, "blueprints", None)):
+        return {str(b.id): b for b in sorted(store.blueprints(), key=lambda b: str(b.id))}
     return dict(sorted(_directory(ctx)().items()))
 
 
 def find_blueprint(ctx: AppContext, blueprint_id: str | None) -> Any | None:
-    """The blueprint with this id, or None."""
+    """The valid blueprint with this id, or None (unknown, or its file does not validate)."""
     if not blueprint_id:
         return None
     store = ctx.parts.get("blueprints")
-    if store is not None:
+    if store is not None and callable(getattr(store, "get", None)):
         try:
             found = store.get(blueprint_id)
-        except (LookupError, ValueError):
-            found = None
-        if found is not None:
-            return found
+        except (LookupError, BlueprintError):
+            return None
+        return getattr(found, "blueprint", found)  # the store keeps the model beside its text and ETag
     return blueprints(ctx).get(blueprint_id)
 
 
@@ -126,22 +125,6 @@ def _compute(
     from blueprints.state import compute_state
 
     return compute_state(ctx.client(), blueprint, start, end, now, state_options(ctx.settings))
-
-
-def _by_id(store: Any, listed: Any) -> dict[str, Any] | None:
-    if isinstance(listed, Mapping):
-        return dict(sorted(listed.items()))
-    found: dict[str, Any] = {}
-    for item in listed or []:
-        if isinstance(item, str):
-            blueprint = store.get(item)
-        elif hasattr(item, "steps"):
-            blueprint = item
-        else:
-            blueprint = store.get(getattr(item, "id", None))
-        if blueprint is not None:
-            found[str(blueprint.id)] = blueprint
-    return dict(sorted(found.items()))
 
 
 def _directory(ctx: AppContext) -> Any:

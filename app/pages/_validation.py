@@ -36,7 +36,28 @@ class Problem:
 
 
 def validate_text(text: str, blueprint_id: str | None = None) -> list[Problem]:
-    """Every problem found in the YAML `text` of a blueprint (expected to have `blueprint_id`, when given)."""
+    """Every problem found in the YAML `text` of a blueprint (expected to have `blueprint_id`, when given):
+    the blueprint loader's own verdict when it is installed, else the checks below."""
+    try:
+        from blueprints.errors import InvalidBlueprint
+        from blueprints.loader import parse_blueprint
+    except ImportError:
+        return _own_checks(text, blueprint_id)
+    try:
+        parse_blueprint(text, f"{blueprint_id or 'draft'}.yaml", expected_id=blueprint_id)
+    except InvalidBlueprint as invalid:
+        return [_problem_of(p) for p in invalid.problems]
+    return []
+
+
+def _problem_of(problem: Any) -> Problem:
+    from blueprints.errors import format_value
+
+    value = f"{format_value(problem.value)} " if problem.has_value else ""
+    return Problem(problem.line, problem.column, problem.field, value + problem.message)
+
+
+def _own_checks(text: str, blueprint_id: str | None) -> list[Problem]:
     try:
         document = load(text)
     except MarkedYAMLError as exc:
@@ -45,8 +66,7 @@ def validate_text(text: str, blueprint_id: str | None = None) -> list[Problem]:
         return [Problem(line, column, "", f"is not valid YAML: {exc.problem}")]
     except EditRefused as exc:
         return [Problem(1, 1, "", str(exc))]
-    problems = _check(document, blueprint_id)
-    return problems or _model_problems(document)
+    return _check(document, blueprint_id)
 
 
 def _at(node: Any, key: Any) -> tuple[int | None, int | None]:
@@ -186,24 +206,3 @@ def _check_objectives(step: Mapping[str, Any], path: str, add: Any) -> None:
             f"{path}.objectives.max_wait_s",
             f"{wait!r} must be a number of seconds > 0",
         )
-
-
-def _model_problems(document: Any) -> list[Problem]:
-    """What the blueprint model says, when it is installed (its messages carry their own locations)."""
-    try:
-        from blueprints.model import Blueprint  # type: ignore[import-not-found]
-    except ImportError:
-        return []
-    try:
-        Blueprint.model_validate(_plain(document))
-    except ValueError as exc:
-        return [Problem(None, None, "", line) for line in str(exc).splitlines() if line.strip()][:10]
-    return []
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value

@@ -31,7 +31,7 @@ from app.components.units import count
 from app.pages import context
 from app.pages._editor_changes import clicked, message, register
 from app.pages._editor_sql import PreviewUnavailable, as_blueprint, match_counts, unmapped
-from app.pages._editor_store import SaveConflict, editor_store
+from app.pages._editor_store import SaveConflict, SaveRefused, editor_store
 from app.pages._edits import load
 from app.pages._sources import remembered
 from app.pages._validation import validate_text
@@ -277,6 +277,8 @@ def save(_clicks: int, text: str | None, base: dict[str, Any] | None) -> tuple[A
         revision = editor_store(context()).save_text(
             base["bp"], text, base.get("etag"), author, datetime.now(UTC)
         )
+    except SaveRefused as refused:
+        return dash.no_update, message(f"Not saved: {refused}", ok=False), dash.no_update
     except SaveConflict as conflict:
         diff = build_diff(conflict.current.text, text, "saved by someone else", "your draft")
         return dash.no_update, message(str(conflict), ok=False), diff
