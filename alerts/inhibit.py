@@ -4,7 +4,8 @@ Three links, all within one blueprint:
 
 - a backstage/support step in trouble (failure, burn rate, latency, bottleneck) causes the alerts on the
   customer-facing steps it serves, and dark alerts on their touchpoints (the impact path);
-- a dark touchpoint causes dark alerts on touchpoints journeys only reach after it;
+- a dark touchpoint causes dark alerts on touchpoints journeys only reach after it, and the alerts on its own
+  steps (a step nobody can reach looks stuck, skipped or abandoned);
 - a required step being skipped causes the unexpected-path alerts of the same blueprint.
 
 A cause must be at least as severe as its effect: a ticket-level budget burn never silences a page.
@@ -48,8 +49,13 @@ def _explains(cause: Alert, effect: Alert, bp: BlueprintImpact) -> bool:
             return True
         if effect.kind == "dark" and effect.touchpoint and served & bp.steps_at(effect.touchpoint):
             return True
-    if cause.kind == "dark" and effect.kind == "dark" and cause.touchpoint and effect.touchpoint:
-        return bp.touchpoint_downstream(cause.touchpoint, effect.touchpoint)
+    if cause.kind == "dark" and cause.touchpoint:
+        if effect.kind == "dark" and effect.touchpoint:
+            return bp.touchpoint_downstream(cause.touchpoint, effect.touchpoint)
+        if effect.step and bp.touchpoint_of.get(effect.step) == cause.touchpoint:
+            return (
+                True  # a step at a dark touchpoint looks stuck, skipped or abandoned: it is the same outage
+            )
     if cause.kind == "conformance" and effect.kind == "conformance":
         return cause.labels.get("problem") == "skipped" and effect.labels.get("problem") == "unexpected"
     return False

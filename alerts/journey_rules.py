@@ -73,10 +73,13 @@ def judge_bottleneck(rule: BottleneckRule, graph: JourneyGraph, stats: JourneySt
     bar = rule.growth * usual + rule.min_excess
     limit = max_wait_s(rule, graph)
     reasons = []
+    # Served journeys wait longer than usual, and (where the step promises a wait) someone waited past it:
+    # a queue that still serves everyone within the promise is busy, not broken.
     longer = (
         served.mean_s is not None
         and usual_wait.mean_s is not None
         and served.mean_s >= rule.growth * usual_wait.mean_s
+        and (limit is None or served.max_s > limit)
     )
     if waiting_now >= bar and waiting_now > 0 and (served.count == 0 or longer):
         reasons.append(f"{waiting_now} journeys waiting (usually {usual:g})")

@@ -16,7 +16,7 @@ from alerts.errors import InvalidAction
 from alerts.impact import BlueprintImpact, ImpactMap
 from alerts.model import AlertState, Severity, Signal, signal_of
 from alerts.notify import WebhookDestination
-from alerts.rules import BurnRateRule, FailureRule, LatencyRule
+from alerts.rules import BottleneckRule, BurnRateRule, DarkRule, FailureRule, LatencyRule
 from alerts.silence import new_silence
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -221,6 +221,29 @@ def test_once_the_cause_is_over_the_customer_facing_alert_pages_on_its_own() -> 
         ("checkout", "new"),
         ("payment", "resolved"),
     ]
+
+
+def test_a_dark_touchpoint_explains_the_alerts_on_its_own_steps() -> None:
+    web_dark = DarkRule(id="web-dark", blueprint="shop", touchpoint="web")
+    search_stuck = BottleneckRule(id="search-queue", blueprint="shop", step="search", max_wait="1m")
+    rules = {**RULES, web_dark.id: web_dark, search_stuck.id: search_stuck}
+    cycle = pipeline.run(
+        Cycle(
+            now=T0,
+            rules=rules,
+            evaluated=frozenset(rules),
+            impact=IMPACT,
+            destinations=(ON_CALL,),
+            signals=(
+                signal_of(web_dark, summary="dark", touchpoint="web"),
+                signal_of(search_stuck, summary="stuck", step="search"),
+            ),
+        )
+    )
+
+    by_rule = {a.rule_id: a for a in cycle.alerts.values()}
+    assert by_rule["search-queue"].caused_by == by_rule["web-dark"].id
+    assert [[a.rule_id for a in n.alerts] for n in cycle.notifications] == [["web-dark"]]
 
 
 def test_a_ticket_level_burn_never_silences_a_page() -> None:
