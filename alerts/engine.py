@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from alerts.book import AlertBook
@@ -56,8 +56,10 @@ class AlertEngine:
         backoff: Backoff | None = None,
         on_attempt: AttemptHook | None = None,
         dry_run: tuple[DestinationBase, ...] = (),
+        journeys_every: timedelta = timedelta(seconds=30),
     ) -> None:
-        """`dry_run` destinations get notifications planned (they show in each cycle) but never sent."""
+        """`dry_run` destinations get notifications planned (they show in each cycle) but never sent.
+        Journey rules (bottleneck, conformance, drop-off) are evaluated at most every `journeys_every`."""
         self.book = book
         self.dry_run = dry_run
         self.source = source
@@ -67,6 +69,8 @@ class AlertEngine:
         self.backoff = backoff  # retry policy of the notification workers
         self._on_attempt = on_attempt or book.store.log_delivery
         self.minutes = MinuteCounts()  # long windows from per-minute counts
+        self.journeys_every = journeys_every
+        self._journeys_at: datetime | None = None
         self._dispatcher: Dispatcher | None = None
         self._dispatcher_key: tuple[Any, ...] | None = None
         self._stop = threading.Event()
@@ -78,7 +82,19 @@ class AlertEngine:
         now = now or self._clock()
         started = time.perf_counter()
         context = self.source.current()
-        evaluation = evaluate(self._client(), context.watched, context.rules.enabled(), now, self.minutes)
+        families = {"spans"}
+        if (
+            self._journeys_at is None
+            or now - self._journeys_at >= self.journeys_every
+            or now < self._journeys_at
+        ):
+            families.add(
+                "journeys"
+            )  # journey rules (queues, paths, drop-off) move in minutes: not every cycle
+            self._journeys_at = now
+        evaluation = evaluate(
+            self._client(), context.watched, context.rules.enabled(), now, self.minutes, frozenset(families)
+        )
         destinations = (
             tuple(d for d in context.rules.destinations if d.id in context.notifiers) + self.dry_run
         )

@@ -83,12 +83,14 @@ def evaluate(
     rules: Sequence[Any],
     now: datetime,
     minutes: MinuteCounts | None = None,
+    families: frozenset[str] = frozenset({"spans", "journeys"}),
 ) -> Evaluation:
     """Evaluate every enabled rule at `now` (timezone-aware) against ClickHouse through `client`.
 
-    With `minutes`, windows of an hour or more are read from the per-minute counts (alerts/minutes.py) instead
-    of raw spans: the same answer to within a minute at each edge, at a cost that does not grow with the
-    window.
+    `families` limits the evaluation to span rules or journey rules (the others count as not evaluated).
+    With `minutes`, windows of an hour or more are read from the per-minute counts (alerts/minutes.py)
+    instead of raw spans: the same answer to within a minute at each edge, at a cost that does not grow
+    with the window.
     """
     started = time.perf_counter()
     signals: list[Signal] = []
@@ -107,6 +109,8 @@ def evaluate(
     for blueprint_id, blueprint_rules in by_blueprint.items():
         target = watched[blueprint_id]
         for family, empty in (("spans", SpanNeeds()), ("journeys", JourneyNeeds())):
+            if family not in families:
+                continue  # not evaluated this time: their alerts keep their state
             needs, usable = empty, []
             for rule in (r for r in blueprint_rules if DETECTORS[r.kind].family == family):
                 try:
