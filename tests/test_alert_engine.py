@@ -146,3 +146,16 @@ def test_a_failing_cycle_is_reported_and_the_next_one_runs(spans) -> None:  # no
 
     assert "ConnectionError: ClickHouse went away" in errors
     assert engine.status.error is None
+
+
+def test_journey_rules_are_evaluated_at_most_every_thirty_seconds(spans) -> None:  # noqa: ANN001
+    insert(spans, traffic(NOW - HOUR, NOW, 10))
+    engine = engine_on(spans, lambda: NOW)
+
+    engine.run_once(NOW)
+    assert engine.status.queries == 4  # spans: raw, minute fill, minute read; journeys: one
+    engine.run_once(NOW + timedelta(seconds=10))
+    assert engine.status.queries == 3
+    engine.run_once(NOW + timedelta(seconds=40))
+
+    assert engine.status.queries == 4
