@@ -38,7 +38,12 @@ def format_value(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, str):
-        text = repr(value)
+        # as YAML would quote it: single quotes keep backslashes literal; anything odd goes double-quoted
+        text = (
+            f"'{value}'"
+            if value.isprintable() and "'" not in value
+            else json.dumps(value, ensure_ascii=False)
+        )
     elif isinstance(value, int | float):
         text = repr(value)
     else:

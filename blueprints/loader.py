@@ -38,6 +38,7 @@ from ruamel.yaml.events import (
     SequenceEndEvent,
     SequenceStartEvent,
 )
+from ruamel.yaml.reader import ReaderError
 
 from blueprints.errors import InvalidBlueprint, Problem, format_path
 from blueprints.model import SKIP_REFERENCE_CHECK, Blueprint
@@ -45,9 +46,8 @@ from blueprints.references import reference_problems
 
 MAX_BYTES = 1_000_000
 MAX_DEPTH = 32
-_CORE_TAGS = frozenset(
-    f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq")
-)
+_CORE_PREFIX = "tag:yaml.org,2002:"
+_CORE_TAGS = frozenset(_CORE_PREFIX + t for t in ("str", "int", "float", "bool", "null", "map", "seq"))
 
 FieldPath = tuple[str | int, ...]
 
@@ -96,6 +96,12 @@ def read_yaml(text: str, source: str) -> ParsedYaml:
         tree = yaml.load(text)
     except MarkedYAMLError as exc:
         raise InvalidBlueprint(source, [_syntax_problem(exc, source)]) from None
+    except ReaderError as exc:  # a character YAML does not allow, reported by offset
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
+        message = f"is not valid YAML: the character U+{code:04X} is not allowed ({exc.reason})"
+        raise InvalidBlueprint(source, [Problem(source, (), message, line=line, column=column)]) from None
     positions: dict[FieldPath, tuple[int, int]] = {}
     data = _to_plain(tree, (), positions)
     if isinstance(tree, CommentedMap | CommentedSeq):
@@ -132,7 +138,7 @@ def validate_document(
     try:
         blueprint = Blueprint.model_validate(data, context={SKIP_REFERENCE_CHECK: True})
     except ValidationError as exc:
-        problems.extend(_translate(error, source) for error in exc.errors(include_url=False))
+        problems.extend(_translate(e, source) for e in exc.errors(include_url=False) if not _spurious(e))
     problems.extend(reference_problems(data, source))
     found_id = data.get("id")
     if expected_id is not None and isinstance(found_id, str) and found_id != expected_id:
@@ -212,7 +218,8 @@ def _scan_events(yaml: YAML, text: str, source: str) -> list[Problem]:
             )
         tag = getattr(event, "tag", None)
         if tag is not None and tag not in _CORE_TAGS:
-            refuse(event, path, f"has the tag {tag}: tags are not allowed in blueprints")
+            shown = "!!" + tag.removeprefix(_CORE_PREFIX) if tag.startswith(_CORE_PREFIX) else tag
+            refuse(event, path, f"has the tag {shown}: tags are not allowed in blueprints")
         if isinstance(event, MappingStartEvent | SequenceStartEvent):
             if len(stack) >= MAX_DEPTH:
                 refuse(event, path, f"is nested deeper than {MAX_DEPTH} levels: refused")
@@ -277,6 +284,14 @@ _PLAIN_MESSAGES = {
     "tuple_type": "is not a list",
     "dict_type": "is not a mapping",
 }
+
+
+def _spurious(error: ErrorDetails) -> bool:
+    """A list reported too short only because some of its items failed (those are reported themselves)."""
+    if error["type"] != "too_short":
+        return False
+    given = error.get("input")
+    return isinstance(given, list) and len(given) >= int((error.get("ctx") or {}).get("min_length", 1))
 
 
 def _translate(error: ErrorDetails, source: str) -> Problem:

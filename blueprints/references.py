@@ -30,8 +30,9 @@ def reference_problems(document: Any, source: str) -> list[Problem]:
         if isinstance(item.get("id"), str)
     }
 
-    def unknown(path: tuple[str | int, ...], value: Any, known: dict[str, int], what: str) -> None:
-        if isinstance(value, str) and value not in known:
+    def unknown(path: tuple[str | int, ...], value: Any, known: dict[str, int] | None, what: str) -> None:
+        # known is None when the list itself is malformed: that is reported, its references would be noise
+        if known is not None and isinstance(value, str) and value not in known:
             problems.append(
                 Problem(source, path, _not_declared(value, list(known), what), value=value, has_value=True)
             )
@@ -56,7 +57,7 @@ def reference_problems(document: Any, source: str) -> list[Problem]:
             continue
         for j, served in enumerate(serves):
             unknown(("steps", i, "serves", j), served, steps, "step")
-            if isinstance(served, str) and served in steps and lanes.get(served) not in _VISIBLE:
+            if isinstance(served, str) and served in (steps or {}) and lanes.get(served) not in _VISIBLE:
                 problems.append(
                     Problem(
                         source,
@@ -93,8 +94,11 @@ def _items(document: Mapping[str, Any], field: str) -> Iterator[tuple[int, Mappi
 
 def _declared(
     document: Mapping[str, Any], field: str, problems: list[Problem], source: str
-) -> dict[str, int]:
-    """The ids declared in one list, each with its first index; later duplicates become problems."""
+) -> dict[str, int] | None:
+    """The ids declared in one list, each with its first index (None when it is not a list); later
+    duplicates become problems."""
+    if not isinstance(document.get(field, []), list | tuple):
+        return None
     first: dict[str, int] = {}
     for i, item in _items(document, field):
         item_id = item.get("id")
@@ -117,7 +121,7 @@ def _declared(
 
 def _not_declared(value: str, known: list[str], what: str) -> str:
     if not known:
-        return f"is not a declared {what}: this blueprint declares no {what}s"
+        return f"is not a declared {what}: no {what} with an id is declared"
     message = f"is not a declared {what}"
     if len(known) <= 8:
         message += f": expected one of {', '.join(known)}"
