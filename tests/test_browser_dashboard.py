@@ -197,6 +197,15 @@ def test_saving_over_a_newer_save_is_refused_and_shows_the_difference(site: Any,
     assert "changed by someone else" in text(browser, "editor-diff-view")
 
 
+def test_a_draft_is_discovered_from_the_spans_seen(site: Any, browser: Any) -> None:
+    open_page(browser, site, "/editor?bp=support-line", "#editor-valid", 60)
+
+    browser.find_element("id", "editor-discover").click()
+
+    wait_until(lambda: "Draft discovered from" in text(browser, "editor-status"), 40)
+    wait_until(lambda: "spans/h matched" in text(browser, "editor-preview"), 30)
+
+
 def test_every_page_fits_1366_by_768(site: Any, browser: Any) -> None:
     for path, ready in (
         ("/alerts", "#alerts-groups"),

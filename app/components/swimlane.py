@@ -331,7 +331,9 @@ def _impacts(layout: SwimlaneLayout, state: BlueprintState, shapes: Items, annot
                 seen.add((path.cause_step, affected))
                 x0, y0, x1, y1 = clip_to_boxes(a, b, gap=0.0)
                 shapes.append(_line(x0, y0, x1, y1, IMPACT, 2.2, "dot"))
-                mark = _text((x0 + x1) / 2, (y0 + y1) / 2, "<b>⚡ impact</b>", 9, IMPACT)
+                mark = _text(
+                    (x0 + x1) / 2, (y0 + y1) / 2, "<b>⚡ impact</b>", 9, IMPACT, xanchor="left", xshift=4
+                )
                 annotations.append({**mark, "bgcolor": "rgba(255,255,255,0.92)"})
 
 

@@ -16,7 +16,7 @@ LANE_PX = 80
 SQUEEZED_COLUMN_PX = 150  # a figure that fits FITS_PX at this width per column stretches to its container
 FITS_PX = 990
 EMPTY_LANE = 0.34  # an unused lane is drawn thin, so the lines between lanes keep their meaning
-MARGIN = {"l": 112, "r": 14, "t": 34, "b": 6}
+MARGIN = {"l": 112, "r": 14, "t": 34, "b": 18}
 TILE_PAD_X = 0.12
 TILE_PAD_Y = 0.07
 

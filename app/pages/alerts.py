@@ -49,6 +49,9 @@ def layout(alert: str = "", bp: str = "", state: str = "", group: str = "episode
             [html.H1("Alerts"), html.P("This server runs no alert engine.", className="tp-empty")],
             className="tp-card",
         )
+    from app.auth import Scope, current_identity
+
+    can_act = current_identity().holds(Scope.OPERATE)  # without it the actions are not drawn at all
     states = [s for s in state.split(",") if s in STATE_OPTIONS] or ["firing", "acknowledged", "pending"]
     view = {
         "alert": alert or None,
@@ -96,7 +99,11 @@ def layout(alert: str = "", bp: str = "", state: str = "", group: str = "episode
                     html.Div(
                         [
                             html.Div(id=DETAIL),
-                            html.Div(build_alert_actions(), id=ACTIONS, hidden=not view["alert"]),
+                            html.Div(build_alert_actions(), id=ACTIONS, hidden=not view["alert"])
+                            if can_act
+                            else html.P(
+                                "Acting on alerts needs the operator role.", className="tp-small tp-muted"
+                            ),
                         ],
                         className="tp-card tp-side",
                     ),

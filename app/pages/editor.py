@@ -157,14 +157,10 @@ def open_blueprint(blueprint_id: str | None, _reload: int, _discover: int) -> tu
 
         now = datetime.now(UTC)
         taken = set(editor_store(app).ids())
-        name = next(
-            f"discovered-{n}" if n else "discovered"
-            for n in range(100)
-            if (f"discovered-{n}" if n else "discovered") not in taken
-        )
+        name = next(n for n in ("discovered", *(f"discovered-{i}" for i in range(2, 100))) if n not in taken)
         draft = discover(app.client(), now - PREVIEW_WINDOW, now, DiscoverOptions(blueprint_id=name))
-        message = f"Draft {name} from {draft.spans} spans and {draft.journeys} journeys of the last hour."
-        return draft.yaml, {"bp": name, "etag": None}, None, message(message)
+        note = f"Draft discovered from {draft.spans} spans and {draft.journeys} journeys of the last hour."
+        return draft.yaml, {"bp": name, "etag": None}, None, message(note)
     if not blueprint_id:
         return None, None, None, "No blueprint files yet: start from a discovered draft."
     revision = editor_store(app).read_text(blueprint_id)
