@@ -237,7 +237,8 @@ def _edges(
     biggest = max((e.count for e in state.edges), default=1) or 1
     minor = [e for e in state.edges if e.count < MINOR_EDGE_SHARE * biggest and e.from_step != e.to_step]
     if minor:
-        note = f"{len(minor)} minor transitions not drawn (each under {MINOR_EDGE_SHARE:.0%} of the busiest)"
+        plural = "s" if len(minor) != 1 else ""
+        note = f"{len(minor)} minor transition{plural} not drawn (each under {MINOR_EDGE_SHARE:.0%} of the busiest)"
         annotations.append(
             {
                 **_text(1, 0, note, 9, MUTED, xanchor="right", yanchor="top", yshift=-2),

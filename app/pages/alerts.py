@@ -24,6 +24,7 @@ from app.components.alert_views import (
 from app.components.design import map_design
 from app.pages import context
 from app.pages._sources import alert_engine, blueprints, find_blueprint, state_of
+from app.pages._view import DEFAULT_RANGE, RANGES
 
 dash.register_page(__name__, path="/alerts", name="Alerts", title="Alerts · Touchpoint")
 
@@ -38,7 +39,7 @@ CHANGED = "alerts-changed"  # bumped after an action; not an alerts-action-* id,
 QUERY = "alerts-query"
 ACTIONS = "alerts-actions-panel"
 STATE_OPTIONS = ("firing", "acknowledged", "pending", "resolved")
-EVIDENCE_WINDOW_S = 6 * 3600
+EVIDENCE_WINDOW_S = RANGES[DEFAULT_RANGE]  # the window the overview keeps fresh: no extra computation
 
 
 def layout(alert: str = "", bp: str = "", state: str = "", group: str = "episode", **_: str) -> html.Div:
