@@ -238,7 +238,8 @@ def _edges(
     minor = [e for e in state.edges if e.count < MINOR_EDGE_SHARE * biggest and e.from_step != e.to_step]
     if minor:
         plural = "s" if len(minor) != 1 else ""
-        note = f"{len(minor)} minor transition{plural} not drawn (each under {MINOR_EDGE_SHARE:.0%} of the busiest)"
+        share = f"{MINOR_EDGE_SHARE:.0%}"
+        note = f"{len(minor)} minor transition{plural} not drawn (each under {share} of the busiest)"
         annotations.append(
             {
                 **_text(1, 0, note, 9, MUTED, xanchor="right", yanchor="top", yshift=-2),
