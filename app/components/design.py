@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.components.theme import LANES
+from blueprints.journey_graph import TouchpointDesign
 
 
 @dataclass(frozen=True)
@@ -24,16 +25,6 @@ class StepDesign:
     actor: str
     touchpoint: str | None = None
     owner: str | None = None
-
-
-@dataclass(frozen=True)
-class TouchpointDesign:
-    """A touchpoint as designed."""
-
-    id: str
-    name: str
-    channel: str
-    importance: float
 
 
 @dataclass(frozen=True)

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from blueprints.bottlenecks import duration_text
+
 NONE = "—"
 
 
 def duration(seconds: float | None) -> str:
-    """850 ms, 4.2 s, 3.5 min, 2.1 h, 1.5 d; '—' when unknown."""
-    if seconds is None:
-        return NONE
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 90:
-        return f"{seconds:.1f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.1f} min"
-    if seconds < 48 * 3600:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} d"
+    """850 ms, 4.2 s, 3.5 min, 2.1 h, 1.5 d (as the live state's evidence sentences say them); '—' when
+    unknown."""
+    return NONE if seconds is None else duration_text(seconds)
 
 
 def percent(share: float | None, digits: int = 1) -> str:
