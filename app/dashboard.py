@@ -103,11 +103,11 @@ def warm_up(ctx: AppContext) -> None:
     overview or a live blueprint after a start does not wait for it (background threads; returns at once)."""
     from datetime import UTC, datetime
 
-    from app.pages._sources import blueprints, live_states
+    from app.pages._sources import blueprints, has_spans, live_states
     from app.pages._view import DEFAULT_RANGE, RANGES
 
     try:
-        found = blueprints(ctx)
+        found = blueprints(ctx) if has_spans(ctx) else {}
     except Exception:  # noqa: BLE001 - no warm-up is no worse than a cold first view
         log.warning("dashboard warm-up skipped: the blueprints could not be read", exc_info=True)
         return
