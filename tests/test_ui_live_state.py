@@ -22,12 +22,16 @@ class Counting:
 
     def __init__(self) -> None:
         self.calls: list[tuple[datetime, datetime]] = []
+        self.background: list[bool] = []
         self.gate = threading.Event()
         self.gate.set()
 
-    def __call__(self, blueprint: Any, start: datetime, end: datetime, now: datetime) -> Any:
+    def __call__(
+        self, blueprint: Any, start: datetime, end: datetime, now: datetime, background: bool
+    ) -> Any:
         self.gate.wait(5)
         self.calls.append((start, end))
+        self.background.append(background)
         return state(score=float(len(self.calls)))
 
 
@@ -62,6 +66,7 @@ def test_a_stale_live_state_is_served_at_once_while_the_next_is_computed() -> No
 
     assert served is old
     assert states.live(BLUEPRINT, 900, NOW).journey.score == 2.0
+    assert compute.background == [False, True]  # the first viewer waited; the refresh ran behind them
 
 
 def test_a_settled_past_window_is_computed_once() -> None:
@@ -87,7 +92,7 @@ def test_an_edited_blueprint_gets_its_own_state() -> None:
 
 
 def test_several_states_are_asked_for_at_once_and_a_failure_comes_back_as_its_error() -> None:
-    def compute(blueprint: Any, start: datetime, end: datetime, now: datetime) -> Any:
+    def compute(blueprint: Any, start: datetime, end: datetime, now: datetime, background: bool) -> Any:
         if blueprint.id == "broken":
             raise RuntimeError("ClickHouse refused")
         return state()

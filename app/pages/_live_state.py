@@ -20,7 +20,9 @@ from typing import Any
 
 from blueprints.state_model import BlueprintState
 
-Compute = Callable[[Any, datetime, datetime, datetime], BlueprintState]
+# compute(blueprint, start, end, now, background): `background` is True when nobody waits for the answer (a
+# refresh, a prefetch), so the computation may yield the machine to the requests people are waiting on.
+Compute = Callable[[Any, datetime, datetime, datetime, bool], BlueprintState]
 SETTLED_S = 300.0  # a window that ended this long ago no longer changes (late spans have arrived)
 
 
@@ -66,17 +68,17 @@ class LiveStates:
 
     def prefetch(self, blueprint: Any, length_s: float, end: datetime | None, now: datetime) -> None:
         """Start computing a window in the background (playback's next frame, a start-up warm-up)."""
-        self._ask(blueprint, length_s, end, now)
+        self._ask(blueprint, length_s, end, now, waiting=False)
 
     def peek(
         self, blueprint: Any, length_s: float, end: datetime | None, now: datetime
     ) -> BlueprintState | None:
         """The state if one is at hand (however old), else None — and it is being computed for next time."""
-        found = self._ask(blueprint, length_s, end, now)
+        found = self._ask(blueprint, length_s, end, now, waiting=False)
         return None if isinstance(found, Future) else found
 
     def _ask(
-        self, blueprint: Any, length_s: float, end: datetime | None, now: datetime
+        self, blueprint: Any, length_s: float, end: datetime | None, now: datetime, waiting: bool = True
     ) -> BlueprintState | Future[BlueprintState]:
         version = blueprint_version(blueprint)
         if end is None:
@@ -93,9 +95,9 @@ class LiveStates:
             self._entries.move_to_end(key)
             if entry.state is not None:
                 if time.monotonic() - entry.computed_at > fresh_s and entry.pending is None:
-                    self._start(entry, blueprint, length_s, end, now)
+                    self._start(entry, blueprint, length_s, end, now, background=True)
                 return entry.state
-            return entry.pending or self._start(entry, blueprint, length_s, end, now)
+            return entry.pending or self._start(entry, blueprint, length_s, end, now, background=not waiting)
 
     def _start(
         self,
@@ -104,13 +106,16 @@ class LiveStates:
         length_s: float,
         end: datetime | None,
         now: datetime,
+        background: bool,
     ) -> Future[BlueprintState]:
         def run() -> BlueprintState:
             at = end or now
             if end is None:  # a refresh computes up to the moment it runs, not the moment it was asked for
                 at = now + timedelta(seconds=time.monotonic() - asked)
             try:
-                state = self._compute(blueprint, at - timedelta(seconds=length_s), at, max(at, now))
+                state = self._compute(
+                    blueprint, at - timedelta(seconds=length_s), at, max(at, now), background
+                )
             except BaseException:
                 with self._lock:
                     entry.pending = None

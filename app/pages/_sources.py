@@ -9,6 +9,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from app.context import AppContext
@@ -57,9 +58,7 @@ def live_states(ctx: AppContext) -> LiveStates:
     with _parts_lock:
         states = ctx.parts.get(STATES_PART)
         if states is None:
-            states = LiveStates(
-                lambda bp, start, end, now: _compute(ctx, bp, start, end, now), ctx.settings.refresh_ms / 1000
-            )
+            states = LiveStates(partial(_compute, ctx), ctx.settings.refresh_ms / 1000)
             ctx.parts[STATES_PART] = states
         return states  # type: ignore[no-any-return]
 
