@@ -118,12 +118,18 @@ def remembered(
 
 
 def _compute(
-    ctx: AppContext, blueprint: Any, start: datetime, end: datetime, now: datetime
+    ctx: AppContext, blueprint: Any, start: datetime, end: datetime, now: datetime, background: bool
 ) -> BlueprintState:
     from app.api.state import state_options
     from blueprints.state import compute_state
 
-    return compute_state(ctx.client(), blueprint, start, end, now, state_options(ctx.settings))
+    client = ctx.client()  # this worker thread's own client: its settings touch no other query
+    try:
+        # A refresh nobody waits for runs on one core, so the pages people are waiting for keep the other.
+        client.set_client_setting("max_threads", 1 if background else 0)
+    except Exception:  # noqa: BLE001 - a client that cannot be told simply runs at its usual speed
+        log.debug("cannot lower a background state computation's threads", exc_info=True)
+    return compute_state(client, blueprint, start, end, now, state_options(ctx.settings))
 
 
 def _directory(ctx: AppContext) -> Any:
