@@ -143,6 +143,7 @@ def connect(dsn: Dsn | str, database: str | None = None) -> Client:
     if parsed.embedded:
         assert parsed.path is not None
         parsed.path.mkdir(parents=True, exist_ok=True)
+        _keep_engine_resident(parsed)
         client = clickhouse_connect.get_client(dsn=parsed.url)
         if db != "default":
             client.command(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(db)}")
@@ -150,6 +151,20 @@ def connect(dsn: Dsn | str, database: str | None = None) -> Client:
             client = clickhouse_connect.get_client(dsn=parsed.url, database=db)
         return client
     return clickhouse_connect.get_client(dsn=parsed.url, database=db)
+
+
+# The embedded engine starts when its first client opens and stops when its last one closes; a restart inside
+# the same process leaves the stopped engine's threads and their open /proc files behind (a dozen or more
+# each time). One client per data directory, kept for the life of the process, keeps the engine running.
+_RESIDENT: dict[Path, Client] = {}
+_RESIDENT_LOCK = threading.Lock()
+
+
+def _keep_engine_resident(dsn: Dsn) -> None:
+    assert dsn.path is not None
+    with _RESIDENT_LOCK:
+        if dsn.path not in _RESIDENT:
+            _RESIDENT[dsn.path] = clickhouse_connect.get_client(dsn=dsn.url)
 
 
 def quote_identifier(name: str) -> str:
