@@ -6,15 +6,15 @@ support``.
 The position is that of the field's key (or of the list item), 1-based.
 
 The YAML is read in ruamel's round-trip mode (comments and key order kept, so the store can edit a file in
-place) but is first scanned as events and refused when it could be unsafe or surprising: anchors and aliases
-(no "billion laughs"), tags beyond the core scalar types, several documents, nesting deeper than
-:data:`MAX_DEPTH`, files larger than :data:`MAX_BYTES`, and keys given twice.
+place), in one pass: the text is composed into nodes, the nodes are checked, and only then are values
+built. Refused, as unsafe or surprising: anchors and aliases (no "billion laughs": nothing is expanded
+before the check), tags beyond the core types, several documents, nesting deeper than :data:`MAX_DEPTH`,
+files larger than :data:`MAX_BYTES`, and keys given twice.
 """
 
 from __future__ import annotations
 
 import difflib
-import io
 import math
 import typing
 from collections.abc import Mapping
@@ -27,17 +27,9 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import ComposerError
 from ruamel.yaml.error import MarkedYAMLError
-from ruamel.yaml.events import (
-    AliasEvent,
-    DocumentStartEvent,
-    MappingEndEvent,
-    MappingStartEvent,
-    NodeEvent,
-    ScalarEvent,
-    SequenceEndEvent,
-    SequenceStartEvent,
-)
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
 
 from blueprints.errors import InvalidBlueprint, Problem, format_path
@@ -47,7 +39,10 @@ from blueprints.references import reference_problems
 MAX_BYTES = 1_000_000
 MAX_DEPTH = 32
 _CORE_PREFIX = "tag:yaml.org,2002:"
-_CORE_TAGS = frozenset(_CORE_PREFIX + t for t in ("str", "int", "float", "bool", "null", "map", "seq"))
+_CORE_TAGS = frozenset(
+    _CORE_PREFIX + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")
+)
+_ALIASES_REFUSED = "anchors and aliases are not allowed in blueprints"
 
 FieldPath = tuple[str | int, ...]
 
@@ -90,10 +85,16 @@ def read_yaml(text: str, source: str) -> ParsedYaml:
         raise InvalidBlueprint(source, [Problem(source, (), f"is larger than {MAX_BYTES} bytes: refused")])
     yaml = round_trip_yaml()
     try:
-        problems = _scan_events(yaml, text, source)
+        node = yaml.compose(text)
+        problems = _refused_nodes(node, source)
         if problems:
             raise InvalidBlueprint(source, problems)
-        tree = yaml.load(text)
+        tree = yaml.constructor.construct_document(node) if node is not None else None
+    except ComposerError as exc:
+        if exc.context != "expected a single document in the stream":
+            raise InvalidBlueprint(source, [_syntax_problem(exc, source)]) from None
+        message = "holds more than one YAML document: expected one blueprint per file"
+        raise InvalidBlueprint(source, [_marked(source, (), message, exc.problem_mark)]) from None
     except MarkedYAMLError as exc:
         raise InvalidBlueprint(source, [_syntax_problem(exc, source)]) from None
     except ReaderError as exc:  # a character YAML does not allow, reported by offset
@@ -102,6 +103,8 @@ def read_yaml(text: str, source: str) -> ParsedYaml:
         code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
         message = f"is not valid YAML: the character U+{code:04X} is not allowed ({exc.reason})"
         raise InvalidBlueprint(source, [Problem(source, (), message, line=line, column=column)]) from None
+    except RecursionError:  # nesting too deep even to compose; the node check catches shallower cases
+        raise InvalidBlueprint(source, [Problem(source, (), _TOO_DEEP)]) from None
     positions: dict[FieldPath, tuple[int, int]] = {}
     data = _to_plain(tree, (), positions)
     if isinstance(tree, CommentedMap | CommentedSeq):
@@ -149,85 +152,66 @@ def validate_document(
     return blueprint
 
 
-# -- safety scan -----------------------------------------------------------------------------------------
+# -- safety check ------------------------------------------------------------------------------------------
+
+_TOO_DEEP = f"is nested deeper than {MAX_DEPTH} levels: refused"
 
 
-@dataclass
-class _Context:
-    path: FieldPath
-    is_map: bool
-    expect_key: bool = True
-    key: str | int = 0
-    seen: dict[str, int] = field(default_factory=dict)
+def _refused_nodes(root: Node | None, source: str) -> list[Problem]:
+    """Anchors, aliases, unknown tags, deep nesting and repeated keys, found in document order.
 
-
-def _scan_events(yaml: YAML, text: str, source: str) -> list[Problem]:
-    """Refuse anchors, aliases, unknown tags, several documents, deep nesting and repeated keys."""
+    An alias is the same node object met a second time; the walk never enters it twice, so nothing expands.
+    """
     problems: list[Problem] = []
-    stack: list[_Context] = []
-    documents = 0
-
-    def refuse(event: Any, path: FieldPath, message: str) -> None:
-        mark = event.start_mark
-        problems.append(Problem(source, path, message, line=mark.line + 1, column=mark.column + 1))
-
-    def finished_value() -> None:
-        if stack:
-            top = stack[-1]
-            if top.is_map:
-                top.expect_key = True
-            else:
-                top.key = int(top.key) + 1
-
-    for event in yaml.parse(io.StringIO(text)):
-        if isinstance(event, DocumentStartEvent):
-            documents += 1
-            if documents > 1:
-                refuse(event, (), "holds more than one YAML document: expected one blueprint per file")
-                break
-        if isinstance(event, MappingEndEvent | SequenceEndEvent):
-            stack.pop()
-            finished_value()
+    seen: set[int] = set()
+    # (node, path, depth, mark of what refers to it: the key for mapping values)
+    stack: list[tuple[Node, FieldPath, int, Any]] = [(root, (), 0, None)] if root is not None else []
+    while stack:
+        node, path, depth, referrer = stack.pop()
+        if id(node) in seen:
+            alias = f"the alias *{node.anchor}" if node.anchor else "an alias"
+            message = f"uses {alias}: {_ALIASES_REFUSED}"
+            problems.append(_marked(source, path, message, referrer or node.start_mark))
             continue
-        if not isinstance(event, NodeEvent):
-            continue
-        top = stack[-1] if stack else None
-        if top is not None and top.is_map and top.expect_key:
-            if not isinstance(event, ScalarEvent):
-                refuse(event, top.path, "has a key that is not plain text")
-                break
-            key = event.value
-            if key in top.seen:
-                refuse(event, (*top.path, key), f"is given twice (first at line {top.seen[key]})")
-            top.seen.setdefault(key, event.start_mark.line + 1)
-            top.key, top.expect_key = key, False
-            continue
-        path: FieldPath = (*top.path, top.key) if top is not None else ()
-        if isinstance(event, AliasEvent):
-            refuse(
-                event,
-                path,
-                f"uses the alias *{event.anchor}: anchors and aliases are not allowed in blueprints",
-            )
-            continue
-        if event.anchor is not None:
-            refuse(
-                event,
-                path,
-                f"defines the anchor &{event.anchor}: anchors and aliases are not allowed in blueprints",
-            )
-        tag = getattr(event, "tag", None)
-        if tag is not None and tag not in _CORE_TAGS:
+        seen.add(id(node))
+        if node.anchor is not None:
+            message = f"defines the anchor &{node.anchor}: {_ALIASES_REFUSED}"
+            problems.append(_marked(source, path, message, node.start_mark))
+        tag = str(node.tag)
+        if tag not in _CORE_TAGS:
             shown = "!!" + tag.removeprefix(_CORE_PREFIX) if tag.startswith(_CORE_PREFIX) else tag
-            refuse(event, path, f"has the tag {shown}: tags are not allowed in blueprints")
-        if isinstance(event, MappingStartEvent | SequenceStartEvent):
-            if len(stack) >= MAX_DEPTH:
-                refuse(event, path, f"is nested deeper than {MAX_DEPTH} levels: refused")
-                break
-            stack.append(_Context(path, is_map=isinstance(event, MappingStartEvent)))
-        else:
-            finished_value()
+            problems.append(
+                _marked(
+                    source, path, f"has the tag {shown}: tags are not allowed in blueprints", node.start_mark
+                )
+            )
+        if depth > MAX_DEPTH:
+            problems.append(_marked(source, path, _TOO_DEEP, node.start_mark))
+            continue
+        children: list[tuple[Node, FieldPath, int, Any]] = []
+        if isinstance(node, MappingNode):
+            first_line: dict[str, int] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, ScalarNode):
+                    problems.append(
+                        _marked(source, path, "has a key that is not plain text", key_node.start_mark)
+                    )
+                    continue
+                key = str(key_node.value)
+                if key in first_line:
+                    message = f"is given twice (first at line {first_line[key]})"
+                    problems.append(_marked(source, (*path, key), message, key_node.start_mark))
+                    continue
+                first_line[key] = key_node.start_mark.line + 1
+                children.append((value_node, (*path, key), depth + 1, key_node.start_mark))
+        elif isinstance(node, SequenceNode):
+            children = [(item, (*path, i), depth + 1, None) for i, item in enumerate(node.value)]
+        stack.extend(reversed(children))  # document order: an anchor is met before its aliases
     return problems
+
+
+def _marked(source: str, path: FieldPath, message: str, mark: Any) -> Problem:
+    return Problem(source, path, message, line=mark.line + 1, column=mark.column + 1)
 
 
 def _syntax_problem(exc: MarkedYAMLError, source: str) -> Problem:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from blueprints.errors import VersionNotFound, VersionStoreError
+from collectors.schema import Migration, register_migration
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,16 @@ _COLUMNS = ("blueprint_id", "version", "saved_at", "author", "message", "etag", 
 _SUMMARY = "blueprint_id, version, saved_at, author, message, etag, deleted"
 
 
+MIGRATION_VERSION = 150
+
+
 def ensure_schema(client: Any) -> None:
     """Create the versions table if it does not exist (idempotent; called at start-up)."""
     client.command(VERSIONS_DDL)
+
+
+# Also a numbered schema migration, so `collectors.schema.migrate` creates the table with the rest.
+register_migration(Migration(MIGRATION_VERSION, "blueprint version history", lambda _options: [VERSIONS_DDL]))
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import io
-from typing import Any
+from typing import Any, TypeGuard
 
 from pydantic import BaseModel
 from ruamel.yaml import YAML
@@ -102,7 +102,7 @@ def _identity(item: BaseModel, by_id: bool) -> str:
     return str(item.id) if by_id else item.model_dump_json()  # type: ignore[attr-defined]
 
 
-def _is_model_list(value: Any) -> bool:
+def _is_model_list(value: Any) -> TypeGuard[tuple[BaseModel, ...]]:
     return isinstance(value, tuple) and all(isinstance(item, BaseModel) for item in value)
 
 

@@ -121,7 +121,7 @@ EXPECTED: dict[str, list[str]] = {
     "checkout.bad-anchor.yaml": [
         "checkout.bad-anchor.yaml:4:5 stages[0] defines the anchor &pay: anchors and aliases are not "
         "allowed in blueprints",
-        "checkout.bad-anchor.yaml:10:13 steps[0].select uses the alias *pay: anchors and aliases are not "
+        "checkout.bad-anchor.yaml:10:5 steps[0].select uses the alias *pay: anchors and aliases are not "
         "allowed in blueprints",
     ],
     "checkout.bad-tag.yaml": [

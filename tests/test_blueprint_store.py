@@ -14,6 +14,7 @@ import pytest
 
 from blueprints.errors import BlueprintNotFound, Conflict, InvalidBlueprint
 from blueprints.loader import parse_blueprint
+from blueprints.model import Blueprint
 from blueprints.store import BlueprintStore, etag_of
 from blueprints.versions import VERSIONS_TABLE, VersionLog, ensure_schema
 
@@ -135,12 +136,10 @@ def test_a_model_edit_changes_only_the_lines_it_must_and_keeps_comments(
     store: BlueprintStore, directory: Path
 ) -> None:
     entry = store.get("checkout")
-    assert entry.blueprint is not None
-    document = entry.blueprint.to_document()
+    document = entry.require().to_document()
     document["steps"][1]["objectives"]["availability"] = 0.99
-    model = type(entry.blueprint).model_validate(document)
 
-    store.save("checkout", model, author="ann", if_match=entry.etag)
+    store.save("checkout", Blueprint.model_validate(document), author="ann", if_match=entry.etag)
 
     after = (directory / "checkout.yaml").read_text()
     changed = [
@@ -155,15 +154,14 @@ def test_a_model_edit_adds_and_removes_steps_leaving_the_others_as_written(
     store: BlueprintStore, directory: Path
 ) -> None:
     entry = store.get("checkout")
-    assert entry.blueprint is not None
-    document = entry.blueprint.to_document()
+    document = entry.require().to_document()
     document["steps"] = [s for s in document["steps"] if s["id"] != "fraud-check"]
     document["steps"].insert(
         1, {"id": "coupon", "name": "Apply a coupon", "lane": "customer", "stage": "pay"}
     )
     document["flows"] = [f for f in document["flows"] if "fraud-check" not in (f["from"], f["to"])]
     document["flows"].append({"from": "checkout-page", "to": "charge"})
-    model = type(entry.blueprint).model_validate(document)
+    model = Blueprint.model_validate(document)
 
     saved = store.save("checkout", model, author="ann", if_match=entry.etag)
 

@@ -187,4 +187,4 @@ def _objectives(objectives: Objectives) -> str:
 def _default_directory() -> Path:
     from app.settings import Settings
 
-    return Path(Settings().blueprints)
+    return Path(Settings().blueprints)  # type: ignore[call-arg]  # fields come from TOUCHPOINT_*

@@ -75,7 +75,7 @@ def build_alert_groups(
                     html.Td(pill(str(a.state), str(a.state))),
                     html.Td(pill(str(a.severity), str(a.severity))),
                     html.Td(
-                        dcc.Link(a.summary, href="/alerts?" + urlencode({**(query or {}), "alert": a.id}))
+                        html.A(a.summary, href="/alerts?" + urlencode({**(query or {}), "alert": a.id}))
                     ),
                     html.Td(owners.get((a.blueprint, a.step or ""), "—"), className="tp-small"),
                     html.Td(a.assignee or "—", className="tp-small"),
