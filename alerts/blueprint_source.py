@@ -1,44 +1,29 @@
-"""Where the alert engine gets its blueprints: the server's blueprint store, or a directory of maps."""
+"""Where the alert engine gets its blueprints: a directory of maps, read with the blueprint loader."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
 
-from ruamel.yaml import YAML
-
-from alerts.rules_yaml import unsafe_yaml
+from blueprints.errors import BlueprintError
+from blueprints.loader import load_blueprint
+from blueprints.model import Blueprint
 
 log = logging.getLogger(__name__)
 
 
-def read_blueprint_dir(directory: Path) -> dict[str, Any]:
-    """Every `*.yaml` blueprint in `directory`, by id, as attribute-access values.
+def read_blueprint_dir(directory: Path) -> dict[str, Blueprint]:
+    """Every valid `*.yaml` blueprint in `directory`, by id.
 
-    A file with YAML aliases or non-plain tags is skipped, and said so in the log.
+    An invalid file (aliases and non-plain tags included) is skipped and said so in the log, with the
+    loader's located messages: the other blueprints keep being watched.
     """
-    found: dict[str, Any] = {}
+    found: dict[str, Blueprint] = {}
     for path in sorted(directory.glob("*.yaml")):
-        text = path.read_text(encoding="utf-8")
-        unsafe = unsafe_yaml(text, str(path))
-        if unsafe:
-            log.error("blueprint file skipped", extra={"problems": [str(p) for p in unsafe]})
+        try:
+            blueprint = load_blueprint(path)
+        except BlueprintError as invalid:
+            log.error("blueprint file skipped by the alert engine", extra={"file": str(path), "problem": str(invalid)})
             continue
-        document = YAML(typ="safe").load(text)
-        if isinstance(document, Mapping) and "id" in document:
-            found[str(document["id"])] = _attributes(document)
+        found[blueprint.id] = blueprint
     return found
-
-
-def _attributes(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        # span attribute maps stay mappings: their keys are attribute names, not fields
-        return SimpleNamespace(
-            **{str(k): dict(v) if k == "attributes" else _attributes(v) for k, v in value.items()}
-        )
-    if isinstance(value, list):
-        return [_attributes(v) for v in value]
-    return value

@@ -36,8 +36,11 @@ def _material(alert: Alert) -> Alert:
 class AlertBook:
     """Open alerts, open episodes and silences, in memory and in ClickHouse."""
 
-    def __init__(self, store: AlertStore) -> None:
+    def __init__(self, store: AlertStore, shared_store: bool = False) -> None:
+        """With `shared_store`, other processes change the same alerts: actions start from the stored
+        alert rather than this book's copy."""
         self.store = store
+        self.shared_store = shared_store
         self._lock = threading.RLock()
         self._alerts: dict[str, Alert] = {}
         self._episodes: dict[str, Episode] = {}
@@ -97,7 +100,10 @@ class AlertBook:
         if action not in ACTIONS:
             raise InvalidAction(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
         with self._lock:
-            alert = self._alerts.get(alert_id) or self.store.alert(alert_id)
+            if self.shared_store:
+                alert = self.store.alert(alert_id) or self._alerts.get(alert_id)
+            else:
+                alert = self._alerts.get(alert_id) or self.store.alert(alert_id)
             if alert is None:
                 raise UnknownAlert(f"no alert has the id {alert_id!r}")
             if action == "ack":

@@ -57,9 +57,16 @@ class AlertEngine:
         on_attempt: AttemptHook | None = None,
         dry_run: tuple[DestinationBase, ...] = (),
         journeys_every: timedelta = timedelta(seconds=30),
+        leading: Callable[[], bool] | None = None,
+        shared_store: bool = False,
     ) -> None:
         """`dry_run` destinations get notifications planned (they show in each cycle) but never sent.
-        Journey rules (bottleneck, conformance, drop-off) are evaluated at most every `journeys_every`."""
+        Journey rules (bottleneck, conformance, drop-off) are evaluated at most every `journeys_every`.
+
+        `leading` says whether this process holds the evaluation lease: the scheduled loop evaluates only
+        while it does (several gunicorn workers, one evaluator). With `shared_store`, other processes change
+        alerts too (people acknowledging through another worker), so the loop reloads the book from the
+        store before every cycle; otherwise only when it takes the lease over."""
         self.book = book
         self.dry_run = dry_run
         self.source = source
@@ -75,6 +82,9 @@ class AlertEngine:
         self._dispatcher_key: tuple[Any, ...] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._leading = leading
+        self._shared_store = shared_store
+        self._led_last_cycle = True  # the book was loaded when the engine was built
         self.status = EngineStatus()
 
     def run_once(self, now: datetime | None = None) -> Cycle:
@@ -155,11 +165,23 @@ class AlertEngine:
             self._dispatcher.close()
             self._dispatcher = None
 
+    def _scheduled_cycle(self) -> None:
+        """One cycle of the loop: only while this process leads, on a book as fresh as the store's."""
+        if self._leading is not None and not self._leading():
+            if self._led_last_cycle:
+                log.info("not evaluating alerts: another process holds the evaluation lease")
+            self._led_last_cycle = False
+            return
+        if self._shared_store or not self._led_last_cycle:
+            self.book.load(self._clock())
+        self._led_last_cycle = True
+        self.run_once()
+
     def _run(self) -> None:
         while not self._stop.is_set():
             started = time.monotonic()
             try:
-                self.run_once()
+                self._scheduled_cycle()
             except Exception as exc:  # noqa: BLE001 - one bad cycle must not end alerting
                 log.exception("alert evaluation cycle failed")
                 self.status = EngineStatus(self._clock(), error=f"{type(exc).__name__}: {exc}")

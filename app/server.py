@@ -20,7 +20,7 @@ from app.settings import Settings
 from collectors.clickhouse_writer import SpanWriter, WriterLimits
 from collectors.db import ClientPool, EngineLock, connect, parse_dsn
 from collectors.otlp_http import ReceiverLimits, TraceReceiver
-from collectors.schema import SchemaOptions, migrate
+from collectors.schema import migrate
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def open_runtime(settings: Settings, start_hooks: list[StartHook] | None = None)
         lock = EngineLock(dsn.path)
         lock.acquire()
     try:
-        migrate(connect(dsn), SchemaOptions(ttl_days=settings.ttl_days))
+        migrate(connect(dsn), settings.schema_options())
         pool = ClientPool(dsn)
         writer = SpanWriter(
             lambda: connect(dsn),

@@ -8,7 +8,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from collectors.db import DEFAULT_DSN
-from collectors.schema import CLUSTER_NAME_PATTERN
+from collectors.schema import CLUSTER_NAME_PATTERN, SchemaOptions
 
 
 class Settings(BaseSettings):
@@ -86,3 +86,7 @@ class Settings(BaseSettings):
     dedup_seed_hours: float = Field(
         1.0, ge=0, description="at start, remember the span ids stored with timestamps this recent"
     )
+
+    def schema_options(self) -> SchemaOptions:
+        """What the DDL depends on: every migration at start-up uses these, whichever part runs it."""
+        return SchemaOptions(ttl_days=self.ttl_days, cluster_name=self.cluster_name)

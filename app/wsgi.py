@@ -117,7 +117,7 @@ application = WorkerApplication()
 def on_starting(server: Any) -> None:
     """Master, before forking: check the worker count; create or upgrade a server's schema, once."""
     from collectors.db import connect, parse_dsn
-    from collectors.schema import SchemaOptions, migrate
+    from collectors.schema import migrate
 
     settings = settings_from_environment()
     check_workers(settings.db, int(server.cfg.workers))
@@ -127,7 +127,7 @@ def on_starting(server: Any) -> None:
     try:
         client = connect(dsn)
         try:
-            migrate(client, SchemaOptions(ttl_days=settings.ttl_days, cluster_name=settings.cluster_name))
+            migrate(client, settings.schema_options())
         finally:
             client.close()
     except Exception as exc:  # unreachable, refused, bad credentials: gunicorn prints RuntimeErrors and stops

@@ -49,14 +49,22 @@ def start(ctx: AppContext) -> Callable[[], None]:
 
     Returns the stop function (the engine's thread and notification workers end with it).
     """
-    migrate(
-        ctx.client()
-    )  # the alert tables, when the server's first migration ran before alerts/ was imported
+    # the alert tables, when the server's first migration ran before alerts/ was imported
+    migrate(ctx.client(), ctx.settings.schema_options())
     store = AlertStore(ctx.client)
-    book = AlertBook(store)
+    shared = not ctx.dsn.embedded  # a ClickHouse server may have other touchpoint processes on it
+    book = AlertBook(store, shared_store=shared)
     book.load(datetime.now(UTC))
     source = RuleSource(ctx.settings.rules, directory_blueprints(ctx.settings.blueprints))
-    engine = AlertEngine(book, source, ctx.client, interval_s=ctx.settings.evaluate_every_s)
+    election = ctx.parts.get("leader")
+    engine = AlertEngine(
+        book,
+        source,
+        ctx.client,
+        interval_s=ctx.settings.evaluate_every_s,
+        leading=(lambda: election.leadership() is not None) if election is not None else None,
+        shared_store=shared,
+    )
     ctx.parts[PART] = engine
     install(ctx)
     if ctx.settings.evaluate_alerts:

@@ -20,7 +20,7 @@ from blueprints.discover import DiscoverOptions, DiscoveryUnavailable, discover
 from blueprints.rollups import ensure_rollup_keys
 from blueprints.selectors import selector_attribute_keys
 from blueprints.state import StateOptions, StateUnavailable, compute_state
-from collectors.schema import SchemaOptions, migrate
+from collectors.schema import migrate
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +40,7 @@ def install(ctx: AppContext) -> None:
     Also applies the live state's own migrations (the span rollup, the convention columns) should the
     server have migrated before this module registered them; migrating again is a no-op otherwise.
     """
-    options = SchemaOptions(
-        ttl_days=ctx.settings.ttl_days, cluster_name=str(getattr(ctx.settings, "cluster_name", "") or "")
-    )
-    applied = migrate(ctx.client(), options)
+    applied = migrate(ctx.client(), ctx.settings.schema_options())
     if applied:
         log.info("live-state migrations applied at start-up", extra={"versions": applied})
     ctx.parts.setdefault("api_registrars", []).append(register)
