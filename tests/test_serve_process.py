@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -53,3 +54,25 @@ def test_unknown_database_address_is_refused_with_the_expected_forms(tmp_path) -
     )
     assert result.returncode == 1
     assert "is not understood: expected chdb://./path" in result.stderr
+
+
+def test_a_plain_serve_runs_every_part_blueprints_state_and_alerts(serve_process, tmp_path) -> None:
+    shutil.copytree(ROOT / "blueprints" / "maps", tmp_path / "blueprints" / "maps")
+    shutil.copytree(ROOT / "alerts" / "rules", tmp_path / "alerts" / "rules")
+    server = serve_process(extra_env={"TOUCHPOINT_EVALUATE_EVERY_S": "0.5"})
+
+    listed = requests.get(f"{server.url}/api/v1/blueprints", timeout=10).json()["blueprints"]
+    state = requests.get(f"{server.url}/api/v1/blueprints/online-order/state?window=15m", timeout=30)
+    rules = requests.get(f"{server.url}/api/v1/alerts/rules", timeout=10).json()
+    alerts = requests.get(f"{server.url}/api/v1/alerts", timeout=10)
+
+    assert {b["id"] for b in listed} == {"online-order", "store-visit", "support-line"}
+    assert state.status_code == 200
+    assert {s["step_id"] for s in state.json()["steps"]} >= {"checkout", "payment"}
+    assert any(rule["id"] == "web-shop-failing" for rule in rules["rules"])
+    assert alerts.status_code == 200 and alerts.json()["alerts"] == []
+    deadline = time.monotonic() + 30
+    while (status := requests.get(f"{server.url}/api/v1/alerts/status", timeout=10).json())["at"] is None:
+        assert time.monotonic() < deadline, "the alert engine never evaluated"
+        time.sleep(0.5)
+    assert status["leading"] is True and status["error"] is None

@@ -3,11 +3,12 @@ to that server."""
 
 from __future__ import annotations
 
+import textwrap
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
-from state_scenario import Span, blueprint, insert, step_span
+from state_scenario import Span, insert, step_span
 
 from app.api.state import install
 from app.cli import main
@@ -27,23 +28,15 @@ flows:
 """
 
 
-class Store:
-    """The few blueprints these tests serve, found by id as the blueprint store finds them."""
-
-    def __init__(self, *blueprints: object) -> None:
-        self._by_id = {bp.id: bp for bp in blueprints}  # type: ignore[attr-defined]
-
-    def get(self, blueprint_id: str) -> object | None:
-        return self._by_id.get(blueprint_id)
-
-
 @pytest.fixture(scope="module")
-def api(dsn: str, ch):  # noqa: ANN001, ANN201
+def api(dsn: str, ch, tmp_path_factory):  # noqa: ANN001, ANN201
+    from app.api import blueprints
     from app.server import serve_in_thread
     from app.settings import Settings
 
-    def blueprints(ctx) -> None:  # noqa: ANN001
-        ctx.parts["blueprints"] = Store(blueprint(LINE))
+    maps = tmp_path_factory.mktemp("maps")
+    (maps / "line.yaml").write_text(textwrap.dedent(LINE))
+    (maps / "broken.yaml").write_text("id: broken\nname: Broken\nsteps: [{id: a, lane: backstag}]\n")
 
     now = datetime.now(UTC).replace(microsecond=0)
     insert(
@@ -53,7 +46,8 @@ def api(dsn: str, ch):  # noqa: ANN001, ANN201
     )
     insert(ch, now - timedelta(minutes=5), [Span("web", "GET /x", n, 0.1, f"x{n}") for n in range(4)])
     running = serve_in_thread(
-        Settings(db=dsn, port=0, evaluate_alerts=False), start_hooks=[blueprints, install]
+        Settings(db=dsn, port=0, evaluate_alerts=False, blueprints=maps),
+        start_hooks=[blueprints.install, install],
     )
     yield running.url
     running.stop()
@@ -151,3 +145,9 @@ def test_discover_command_passes_on_a_bad_window(api: str, capsys: pytest.Captur
         capsys.readouterr().err
         == "touchpoint discover: window 'soon' is not a duration such as 90s, 15m, 2h or 1d\n"
     )
+
+
+def test_an_invalid_blueprint_file_has_no_state_and_says_why(api: str) -> None:
+    reply = requests.get(f"{api}/api/v1/blueprints/broken/state", timeout=30)
+    assert reply.status_code == 422
+    assert "backstag" in reply.json()["error"]

@@ -138,6 +138,8 @@ def register(bp: flask.Blueprint, ctx: AppContext) -> None:
             "at": current.at.isoformat() if current.at else None,
             "interval_s": engine().interval_s,
             "evaluating": ctx.settings.evaluate_alerts,
+            # several processes on one ClickHouse server: only the lease holder evaluates
+            "leading": _leading(ctx),
         }
         return flask.jsonify(body)
 
@@ -237,6 +239,11 @@ def _instant(value: Any, name: str) -> datetime | None:
     if moment.tzinfo is None:
         raise InvalidSilence(f"{name} {value!r} needs a time zone, e.g. 2024-05-01T12:00:00Z")
     return moment.astimezone(UTC)
+
+
+def _leading(ctx: AppContext) -> bool:
+    election = ctx.parts.get("leader")
+    return bool(ctx.settings.evaluate_alerts) and (election is None or election.leadership() is not None)
 
 
 def _problem(status: int, message: str) -> flask.Response:

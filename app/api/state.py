@@ -17,6 +17,7 @@ import flask
 
 from app.context import AppContext
 from blueprints.discover import DiscoverOptions, DiscoveryUnavailable, discover
+from blueprints.errors import BlueprintNotFound, InvalidBlueprint
 from blueprints.rollups import ensure_rollup_keys
 from blueprints.selectors import selector_attribute_keys
 from blueprints.state import StateOptions, StateUnavailable, compute_state
@@ -53,7 +54,10 @@ def register(bp: flask.Blueprint, ctx: AppContext) -> None:
     @bp.get("/blueprints/<blueprint_id>/state")
     def blueprint_state(blueprint_id: str) -> flask.Response:
         now = datetime.now(UTC)
-        blueprint = _find_blueprint(ctx, blueprint_id)
+        try:
+            blueprint = _find_blueprint(ctx, blueprint_id)
+        except InvalidBlueprint as invalid:
+            return _problem(422, f"blueprint '{blueprint_id}' is not valid, so it has no live state: {invalid}")
         if blueprint is None:
             return _problem(
                 404, f"no blueprint '{blueprint_id}': GET /api/v1/blueprints lists the known ones"
@@ -148,12 +152,15 @@ def _instant(name: str, text: str) -> datetime:
 
 
 def _find_blueprint(ctx: AppContext, blueprint_id: str) -> Any:
+    """The valid model from the server's blueprint store; None when there is no such blueprint.
+
+    Raises InvalidBlueprint (the file's located problems) when the file exists but is not valid."""
     store = ctx.parts.get("blueprints")
     if store is None:
         return None
     try:
-        return store.get(blueprint_id)
-    except LookupError:
+        return store.blueprint(blueprint_id)
+    except BlueprintNotFound:
         return None
 
 
