@@ -2,11 +2,13 @@
 
     python -m bench.overload [--seconds 20] [--batch 1000] [--clients 4] [--factor 2]
 
-1. baseline: UI requests (the dashboard page, its layout, an API read) with no ingest: latency p50/p95;
+1. baseline: UI requests (the dashboard page, its layout, an API read) and the live blueprint page's render
+   callback (the online-order blueprint over its last 15 minutes, POSTed as the browser's auto-refresh
+   does) with no ingest: latency p50/p95;
 2. capacity: --clients closed-loop OTLP clients, each waiting for its 200: the sustainable spans/s;
 3. overload: an open-loop schedule offering --factor times that rate (new span ids in every request, so no
    request is a duplicate), the same UI requests running alongside; the answers by status, whether every
-   refusal carried Retry-After, spans acknowledged vs stored, UI latency, and the server's RSS.
+   refusal carried Retry-After, spans acknowledged vs stored, UI and callback latency, and the server's RSS.
 
 Prints the figures and the baseline of the same run, then one JSON line. Server settings come from
 TOUCHPOINT_* variables as for `touchpoint serve` (e.g. TOUCHPOINT_INGEST_CONCURRENCY).
@@ -43,6 +45,7 @@ from tests.conftest import free_port  # noqa: E402
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 MARK = b"\xa7\x3c\x5e\x91"  # the first 4 bytes of every trace and span id in the template
 UI_PATHS = ("/", "/_dash-layout", "/api/v1/health")
+BLUEPRINT = "online-order"  # one of the shipped maps; the server reads them from the repository
 
 
 class Bodies:
@@ -106,6 +109,33 @@ def probe_ui(url: str, stop: threading.Event, every_s: float = 0.2) -> Latencies
     return found
 
 
+def probe_blueprint_page(url: str, stop: threading.Event, every_s: float = 1.0) -> Latencies:
+    """POST the live blueprint page's render callback, as its auto-refresh does, until stopped."""
+    from bench.ui import render_payload
+
+    found = Latencies()
+    view = {"bp": BLUEPRINT, "range": "15m", "end": None, "step": None, "paused": False}
+    with requests.Session() as session:
+        dependencies = session.get(url + "/_dash-dependencies", timeout=30).json()
+        tick = 0
+        while not stop.is_set():
+            tick += 1
+            started = time.perf_counter()
+            try:
+                reply = session.post(
+                    url + "/_dash-update-component", json=render_payload(dependencies, view, tick), timeout=60
+                )
+                ok = reply.status_code == 200
+            except requests.RequestException:
+                ok = False
+            if ok:
+                found.seconds.append(time.perf_counter() - started)
+            else:
+                found.failures += 1
+            stop.wait(every_s)
+    return found
+
+
 def rss(pid: int) -> int:
     """A process's resident memory now, in bytes."""
     return int(psutil.Process(pid).memory_info().rss)
@@ -118,7 +148,12 @@ def start_server(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     server = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--no-alerts"],
         cwd=workdir,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "TOUCHPOINT_BLUEPRINTS": str(ROOT / "blueprints" / "maps"),
+            "TOUCHPOINT_RULES": str(ROOT / "alerts" / "rules"),
+        },
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -226,11 +261,17 @@ def main() -> None:
         sampler.start()
         stop = threading.Event()
         idle_ui: list[Latencies] = []
-        probe = threading.Thread(target=lambda: idle_ui.append(probe_ui(url, stop)))
-        probe.start()
+        idle_page: list[Latencies] = []
+        probes = [
+            threading.Thread(target=lambda: idle_ui.append(probe_ui(url, stop))),
+            threading.Thread(target=lambda: idle_page.append(probe_blueprint_page(url, stop))),
+        ]
+        for probe in probes:
+            probe.start()
         time.sleep(min(10.0, args.seconds))
         stop.set()
-        probe.join()
+        for probe in probes:
+            probe.join()
         rss_idle = rss(server.pid)
 
         sustainable = capacity(url, bodies, args.clients, args.seconds)
@@ -239,15 +280,21 @@ def main() -> None:
         offered_rate = args.factor * sustainable
         stop = threading.Event()
         busy_ui: list[Latencies] = []
-        probe = threading.Thread(target=lambda: busy_ui.append(probe_ui(url, stop)))
+        busy_page: list[Latencies] = []
+        probes = [
+            threading.Thread(target=lambda: busy_ui.append(probe_ui(url, stop))),
+            threading.Thread(target=lambda: busy_page.append(probe_blueprint_page(url, stop))),
+        ]
         sampler.peak = 0
-        probe.start()
+        for probe in probes:
+            probe.start()
         stored_before = requests.get(url + "/api/v1/health", timeout=30).json()["database"]["spans"]
         started = time.perf_counter()
         offered = overload(url, bodies, offered_rate, args.seconds, args.senders)
         elapsed = time.perf_counter() - started
         stop.set()
-        probe.join()
+        for probe in probes:
+            probe.join()
         rss_peak_overload = sampler.peak
         health = requests.get(url + "/api/v1/health", timeout=30).json()
         stored = health["database"]["spans"] - stored_before
@@ -260,6 +307,7 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
     idle, busy = idle_ui[0].summary(), busy_ui[0].summary()
+    page_idle, page_busy = idle_page[0].summary(), busy_page[0].summary()
     refused = sum(n for status, n in offered.statuses.items() if status != 200)
     mb = 2**20
     print(
@@ -284,6 +332,12 @@ def main() -> None:
         f"{busy['failures']} failed of {busy['requests'] + busy['failures']}"
     )
     print(
+        f"blueprint page render callback ({BLUEPRINT}, 15 min) idle: p50 {page_idle.get('p50_ms')} ms, "
+        f"p95 {page_idle.get('p95_ms')} ms; under overload: p50 {page_busy.get('p50_ms')} ms, "
+        f"p95 {page_busy.get('p95_ms')} ms, max {page_busy.get('max_ms')} ms, "
+        f"{page_busy['failures']} failed of {page_busy.get('requests', 0) + page_busy['failures']}"
+    )
+    print(
         f"server RSS: idle {rss_idle / mb:,.0f} MB, peak at capacity {rss_after_capacity / mb:,.0f} MB, "
         f"peak under overload {rss_peak_overload / mb:,.0f} MB, 2 s after {rss_after / mb:,.0f} MB"
     )
@@ -298,6 +352,8 @@ def main() -> None:
                 "acknowledged_spans": offered.acknowledged_spans,
                 "stored_spans": stored,
                 "ui_idle": idle,
+                "blueprint_callback_idle": page_idle,
+                "blueprint_callback_overload": page_busy,
                 "ui_overload": busy,
                 "rss_mb": {
                     "idle": round(rss_idle / mb),
