@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.set_defaults(func=run)
 
 
-def settings_from_args(args: argparse.Namespace, fields: tuple[str, ...]) -> "object":
+def settings_from_args(args: argparse.Namespace, fields: tuple[str, ...]) -> object:
     """Settings from the environment, overridden by the flags that were given."""
     from app.settings import Settings
 
