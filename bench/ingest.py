@@ -23,6 +23,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import psutil
 import pyarrow as pa
 import requests
@@ -39,10 +40,31 @@ from tests.conftest import free_port  # noqa: E402
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 
 
-def build_bodies(count: int, batch: int, attributes: int) -> list[bytes]:
+class Bodies:
+    """Prebuilt protobuf requests made new on every send: request `i` is body `i % count` with the first four
+    bytes of every trace id replaced by `i // count`, so no span is ever sent twice (the server drops resent
+    spans, which would measure the dedup path instead of storing)."""
+
+    def __init__(self, bodies: list[bytes], trace_id_offsets: list[np.ndarray]) -> None:
+        self.bodies = bodies
+        self.positions = [(o[:, None] + np.arange(4)).ravel() for o in trace_id_offsets]
+
+    def __len__(self) -> int:
+        return len(self.bodies)
+
+    def get(self, i: int) -> bytes:
+        index, generation = i % len(self.bodies), i // len(self.bodies)
+        data = np.frombuffer(self.bodies[index], dtype=np.uint8).copy()
+        data[self.positions[index]] = np.tile(np.frombuffer(generation.to_bytes(4, "big"), np.uint8),
+                                              len(self.positions[index]) // 4)
+        return data.tobytes()
+
+
+def build_bodies(count: int, batch: int, attributes: int) -> Bodies:
     """`count` distinct requests of `batch` spans each, timestamps spread over the last hour."""
     start = time.time_ns() - 3600 * 10**9
     bodies = []
+    offsets = []
     for seed in range(count):
         request = build_request(batch, seed=seed, start_ns=start, spread_ns=3600 * 10**9)
         if attributes < 6:
@@ -50,13 +72,17 @@ def build_bodies(count: int, batch: int, attributes: int) -> list[bytes]:
                 for ss in rs.scope_spans:
                     for span in ss.spans:
                         del span.attributes[attributes:]
-        bodies.append(request.SerializeToString())
-    return bodies
+        body = request.SerializeToString()
+        trace_ids = [s.trace_id for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans]
+        found = np.array([body.index(b"\x0a\x10" + t) + 2 for t in trace_ids], dtype=np.int64)
+        bodies.append(body)
+        offsets.append(found)
+    return Bodies(bodies, offsets)
 
 
-def measure_ceiling(bodies: list[bytes], rows_wanted: int, insert_rows: int, workdir: Path) -> float:
+def measure_ceiling(bodies: Bodies, rows_wanted: int, insert_rows: int, workdir: Path) -> float:
     """Rows/s of insert_arrow of prebuilt tables into a fresh embedded engine (tables built before timing)."""
-    tables = [spans_to_arrow(decode_protobuf(b)).table for b in bodies]
+    tables = [spans_to_arrow(decode_protobuf(b)).table for b in bodies.bodies]
     big = pa.concat_tables(tables)
     while big.num_rows < rows_wanted:
         big = pa.concat_tables([big, big])
@@ -92,7 +118,7 @@ class RssSampler(threading.Thread):
             time.sleep(0.1)
 
 
-def measure_end_to_end(bodies: list[bytes], spans_per_body: int, clients: int, seconds: float, workdir: Path) -> dict:
+def measure_end_to_end(bodies: Bodies, spans_per_body: int, clients: int, seconds: float, workdir: Path) -> dict:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = open(workdir / "serve.log", "wb")  # noqa: SIM115 - closed below
@@ -121,7 +147,7 @@ def measure_end_to_end(bodies: list[bytes], spans_per_body: int, clients: int, s
             with requests.Session() as session:
                 i = index
                 while time.monotonic() < stop_at:
-                    reply = session.post(f"{url}/v1/traces", data=bodies[i % len(bodies)], headers=PROTOBUF, timeout=60)
+                    reply = session.post(f"{url}/v1/traces", data=bodies.get(i), headers=PROTOBUF, timeout=60)
                     if reply.status_code == 200:
                         acked[index] += spans_per_body
                     else:
@@ -138,12 +164,15 @@ def measure_end_to_end(bodies: list[bytes], spans_per_body: int, clients: int, s
         elapsed = time.perf_counter() - started
         sampler.stop_event.set()
         sampler.join()
-        stored = int(requests.get(f"{url}/api/v1/health", timeout=30).json()["database"]["spans"])
+        health = requests.get(f"{url}/api/v1/health", timeout=30).json()
+        stored = int(health["database"]["spans"])
+        inserts = int(health["ingest"]["writer"]["inserts"])
         return {
             "spans_per_s": sum(acked) / elapsed,
             "acknowledged": sum(acked),
             "stored": stored,
             "refused_requests": sum(refused),
+            "rows_per_insert": round(stored / max(1, inserts)),
             "peak_rss_mb": sampler.peak / 2**20,
             "seconds": elapsed,
         }
@@ -177,7 +206,8 @@ def main() -> None:
     print(f"(a) ceiling, insert_arrow of prebuilt Arrow tables: {ceiling:,.0f} rows/s")
     print(f"(b) end to end, OTLP/HTTP protobuf, {args.clients} clients: {e2e['spans_per_s']:,.0f} spans/s "
           f"over {e2e['seconds']:.0f} s ({e2e['acknowledged']:,} acknowledged, {e2e['stored']:,} stored, "
-          f"{e2e['refused_requests']} requests refused with 503)")
+          f"{e2e['refused_requests']} requests refused with 503, "
+          f"{e2e['rows_per_insert']:,} rows per insert)")
     print(f"ratio end-to-end / ceiling: {ratio:.2f}")
     print(f"server peak RSS: {e2e['peak_rss_mb']:,.0f} MB")
     print(json.dumps({"ceiling_rows_per_s": round(ceiling), **{k: round(v, 2) if isinstance(v, float) else v

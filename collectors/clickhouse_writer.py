@@ -3,7 +3,10 @@
 Callers hand a table to :meth:`SpanWriter.submit` and wait on the returned future: it resolves only after the
 rows are committed (an ``INSERT`` that returned), so a 200 from the receiver means the spans are stored.
 While one insert runs, later submissions pile up and go into the next insert together: under load, batches
-grow by themselves and the per-insert overhead is shared.
+grow by themselves and the per-insert overhead is shared. Receivers announce the requests they are still
+decoding (:meth:`SpanWriter.incoming`), and an insert waits up to `max_linger_s` for those: every insert makes
+new parts that ClickHouse merges in the background, so on a small machine a few large inserts leave far more
+CPU for decoding than many small ones.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -34,8 +38,9 @@ class WriterLimits:
     """How big an insert may grow, how long a lone batch waits for company, and how much may queue."""
 
     max_batch_rows: int = 200_000
-    linger_s: float = 0.005
-    inserters: int = 2  # concurrent inserts: a request arriving mid-insert need not wait for it to end
+    linger_s: float = 0.005  # for submissions nobody announced
+    max_linger_s: float = 0.05  # the longest an insert waits for requests announced by incoming()
+    inserters: int = 1  # one insert at a time: requests arriving meanwhile join the next, larger insert
     max_pending_rows: int = 1_000_000
     retry_after_s: float = 1.0
 
@@ -69,6 +74,7 @@ class SpanWriter:
         self._cond = threading.Condition()
         self._closing = False
         self._busy = 0
+        self._incoming = 0
         self._threads = [
             threading.Thread(target=self._run, name=f"span-writer-{i}", daemon=True)
             for i in range(max(1, self.limits.inserters))
@@ -98,6 +104,18 @@ class SpanWriter:
             self.stats.pending_rows += table.num_rows
             self._cond.notify()
         return future
+
+    @contextmanager
+    def incoming(self) -> Iterator[None]:
+        """Announce a request that will submit rows when the block ends: inserts wait for it (a little)."""
+        with self._cond:
+            self._incoming += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._incoming -= 1
+                self._cond.notify_all()
 
     def write(self, table: pa.Table, timeout: float | None = None) -> int:
         """Submit and wait for the commit."""
@@ -129,10 +147,8 @@ class SpanWriter:
                 self._cond.wait()
             if not self._queue:
                 return []
-            if self.limits.linger_s > 0 and not self._closing:
-                rows = sum(t.num_rows for t, _ in self._queue)
-                if rows < self.limits.max_batch_rows:
-                    self._cond.wait(self.limits.linger_s)
+            if not self._closing:
+                self._linger()
             batch: list[tuple[pa.Table, Future[int]]] = []
             rows = 0
             while self._queue and (not batch or rows + self._queue[0][0].num_rows <= self.limits.max_batch_rows):
@@ -141,6 +157,20 @@ class SpanWriter:
                 rows += table.num_rows
             self._busy += 1
             return batch
+
+    def _linger(self) -> None:
+        """Wait (holding the condition) for announced requests, or briefly for unannounced company."""
+        deadline = time.monotonic() + self.limits.max_linger_s
+        waited = False
+        while not self._closing and sum(t.num_rows for t, _ in self._queue) < self.limits.max_batch_rows:
+            remaining = deadline - time.monotonic()
+            if self._incoming > 0 and remaining > 0:
+                self._cond.wait(remaining)
+            elif not waited and self.limits.linger_s > 0:
+                self._cond.wait(self.limits.linger_s)
+            else:
+                return
+            waited = True
 
     def _run(self) -> None:
         client: Client | None = None

@@ -119,9 +119,11 @@ class TraceReceiver:
                 )
             stream = read if hasattr(read, "read") else _CallableStream(read)  # type: ignore[arg-type]
             body = read_body(stream, content_length, content_encoding, self.limits.max_body_bytes)  # type: ignore[arg-type]
-            batch = spans_to_arrow(decode_json(body) if as_json else decode_protobuf(body))
-            if batch.accepted:
-                self.writer.write(batch.table, timeout=self.limits.commit_timeout_s)
+            with self.writer.incoming():  # the next insert waits for these spans
+                batch = spans_to_arrow(decode_json(body) if as_json else decode_protobuf(body))
+                committed = self.writer.submit(batch.table) if batch.accepted else None
+            if committed is not None:
+                committed.result(self.limits.commit_timeout_s)
         except Overloaded as exc:
             return self._error(503, str(exc), as_json, {"Retry-After": str(max(1, round(exc.retry_after_s)))})
         except PayloadTooLarge as exc:

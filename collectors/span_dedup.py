@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -98,6 +99,10 @@ class DeduplicatingWriter:
         self.stats.seeded = len(keys)
         log.info("remembered stored span ids to drop retried spans", extra={"spans": len(keys)})
         return len(keys)
+
+    def incoming(self) -> AbstractContextManager[None]:
+        """Announce a request about to submit (see SpanWriter.incoming)."""
+        return self.writer.incoming()
 
     def write(self, table: pa.Table, timeout: float | None = None) -> int:
         """Commit the rows of `table` not already stored; returns the number of rows of `table` now stored.
