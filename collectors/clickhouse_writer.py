@@ -55,6 +55,7 @@ class WriterStats:
     rejected_overload: int = 0
     pending_rows: int = 0
     last_insert_s: float = 0.0
+    insert_s: float = 0.0  # total time spent in inserts that succeeded
 
 
 class SpanWriter:
@@ -207,5 +208,6 @@ class SpanWriter:
                 self.stats.inserts += 1
                 self.stats.pending_rows -= rows
                 self.stats.last_insert_s = elapsed
+                self.stats.insert_s += elapsed
                 self._busy -= 1
                 self._cond.notify_all()
