@@ -1,4 +1,7 @@
-"""Durations as rules write them (`90s`, `5m`, `1h30m`, `3d`) and as messages print them."""
+"""Durations as people write them (`90s`, `5m`, `1h30m`, `1.5h`, `250ms`, `3d`) and as messages print them.
+
+The one reader and writer of this syntax for alert rules, the alert API and the demo's flags and fault specs.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +13,14 @@ from pydantic import BeforeValidator, PlainSerializer
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_UNIT_MILLIS = (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1))
 
 
 def parse_duration(text: object) -> timedelta:
-    """`text` as a duration: `<number><unit>` parts (ms, s, m, h, d, w) like `1h30m`, or seconds.
+    """`text` as a duration: `<number><unit>` parts (ms, s, m, h, d, w) like `1h30m`.
 
-    Raises ValueError saying what was expected.
+    A number that is not text (a YAML `90`) is seconds; the text `"90"` is refused, because its unit would be a
+    guess. Raises ValueError naming the text and the expected form.
     """
     if isinstance(text, timedelta):
         return text
@@ -36,14 +41,14 @@ def parse_duration(text: object) -> timedelta:
 
 
 def format_duration(span: timedelta) -> str:
-    """The shortest `1h30m`-style text for `span`, to the second (`0s` for nothing)."""
-    seconds = round(span.total_seconds())
-    if seconds == 0:
+    """The shortest `1h30m`-style text that `parse_duration` reads back as `span`, to the millisecond."""
+    millis = round(span.total_seconds() * 1000)
+    if millis == 0:
         return "0s"
-    sign, seconds = ("-", -seconds) if seconds < 0 else ("", seconds)
+    sign, millis = ("-", -millis) if millis < 0 else ("", millis)
     parts = []
-    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)):
-        count, seconds = divmod(seconds, size)
+    for unit, size in _UNIT_MILLIS:
+        count, millis = divmod(millis, size)
         if count:
             parts.append(f"{count}{unit}")
     return sign + "".join(parts)
