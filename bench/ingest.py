@@ -215,11 +215,13 @@ def main() -> None:
           f"over {e2e['seconds']:.0f} s ({e2e['acknowledged']:,} acknowledged, {e2e['stored']:,} stored, "
           f"{e2e['refused_requests']} requests refused with 503, "
           f"{e2e['rows_per_insert']:,} rows per insert taking {e2e['ms_per_insert']} ms)")
-    print(f"    same rows into the server's schema in inserts of {args.clients * args.batch}: {server_schema:,.0f} rows/s")
+    print(f"    same rows into the server's schema in inserts of {args.clients * args.batch}: "
+          f"{server_schema:,.0f} rows/s")
     print(f"ratio end-to-end / ceiling: {ratio:.2f}")
     print(f"server peak RSS: {e2e['peak_rss_mb']:,.0f} MB")
-    print(json.dumps({"ceiling_rows_per_s": round(ceiling), "server_schema_rows_per_s": round(server_schema), **{k: round(v, 2) if isinstance(v, float) else v
-                                                                for k, v in e2e.items()}, "ratio": round(ratio, 3)}))
+    figures = {k: round(v, 2) if isinstance(v, float) else v for k, v in e2e.items()}
+    print(json.dumps({"ceiling_rows_per_s": round(ceiling), "server_schema_rows_per_s": round(server_schema),
+                      **figures, "ratio": round(ratio, 3)}))
 
 
 if __name__ == "__main__":

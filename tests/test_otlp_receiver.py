@@ -248,3 +248,33 @@ def test_protobuf_round_trip_of_a_request_keeps_every_span(server, ch) -> None:
         "SELECT SpanId FROM otel_traces WHERE SpanId IN {ids:Array(String)}", parameters={"ids": ids}).result_rows)
     assert stored == ids
     assert isinstance(request, ExportTraceServiceRequest)
+
+
+def test_an_insert_waits_for_a_request_still_being_decoded_and_takes_both_at_once(dsn) -> None:
+    from collectors.clickhouse_writer import SpanWriter, WriterLimits
+    from collectors.db import connect
+    from collectors.otlp_mapping import decode_protobuf, spans_to_arrow
+
+    bodies = [build_request(100, seed=s, start_ns=1_700_000_300_000_000_000).SerializeToString() for s in (31, 32)]
+    tables = [spans_to_arrow(decode_protobuf(body)).table for body in bodies]
+    writer = SpanWriter(lambda: connect(dsn), limits=WriterLimits(linger_s=0, max_linger_s=5.0))
+    decoded = threading.Event()
+
+    def late_request() -> None:
+        with writer.incoming():
+            decoded.wait(5)
+            writer.submit(tables[1])
+
+    late = threading.Thread(target=late_request)
+    with writer.incoming():  # announce the late request before the first one submits
+        late.start()
+        time.sleep(0.05)
+    first = writer.submit(tables[0])
+    time.sleep(0.2)  # the insert is held back while the late request is still decoding
+    assert not first.done()
+    decoded.set()
+    assert first.result(10) == 100
+    late.join(10)
+    writer.close()
+    assert writer.stats.inserts == 1
+    assert writer.stats.rows_written == 200
