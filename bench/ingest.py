@@ -187,7 +187,7 @@ def measure_end_to_end(bodies: Bodies, spans_per_body: int, clients: int, second
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=30, help="end-to-end duration (300 for the 5-minute RSS check)")
+    parser.add_argument("--seconds", type=float, default=30, help="end-to-end duration (300: the 5-minute RSS check)")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--batch", type=int, default=1024, help="spans per request")
     parser.add_argument("--attributes", type=int, default=6, choices=range(0, 7), help="span attributes per span")
