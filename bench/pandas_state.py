@@ -4,6 +4,7 @@ pandas user would write them, from rows already in memory."""
 from __future__ import annotations
 
 import fnmatch
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -173,8 +174,11 @@ def _matches(frame: pd.DataFrame, select: Any) -> pd.Series:
         condition &= frame.service == select.service
     span = getattr(select, "span", None)
     if span is not None:
+        span = str(span)
         if span.startswith("re:"):
-            condition &= frame.span.str.contains(span[3:], regex=True)
+            with warnings.catch_warnings():  # groups in a selector regex are for grouping, not extracting
+                warnings.simplefilter("ignore", UserWarning)
+                condition &= frame.span.str.contains(span[3:], regex=True)
         elif "*" in span or "?" in span:
             condition &= frame.span.str.match(fnmatch.translate(span))
         else:
