@@ -56,9 +56,7 @@ class PandasFigures:
         for i, s in enumerate(state.steps):
             mine = self.wait_means.get(i + 1)
             ok &= (mine is None and s.wait_mean_s is None) or (
-                mine is not None
-                and s.wait_mean_s is not None
-                and abs(mine - s.wait_mean_s) <= 1e-6 * max(1.0, mine)
+                mine is not None and s.wait_mean_s is not None and abs(mine - s.wait_mean_s) <= 1e-6 * max(1.0, mine)
             )
         ok &= (self.journeys, self.completed) == (state.journey.journeys, state.journey.completed)
         return bool(ok)
@@ -89,9 +87,7 @@ def pandas_state(
     duration = (mapped.end - mapped.start) / 1e9
     mapped = mapped.assign(prev=prev_step, wait=wait, duration=duration)
 
-    per_step = mapped.groupby("step").agg(
-        count=("step", "size"), errors=("err", "sum"), wait_mean=("wait", "mean")
-    )
+    per_step = mapped.groupby("step").agg(count=("step", "size"), errors=("err", "sum"), wait_mean=("wait", "mean"))
     quantiles = mapped.groupby("step").duration.quantile([0.5, 0.9, 0.95, 0.99]).unstack()
     wait_p95 = mapped.groupby("step").wait.quantile(0.95)
     bucket_ns = max(1, int((end - start).total_seconds() / points)) * 10**9
@@ -138,9 +134,7 @@ def pandas_state(
     skipped = {}
     for required in {r for s in graph.step_ids for r in graph.required_before[s]}:
         r = index[required]
-        needs = [
-            index[s] for s in graph.step_ids if required in graph.required_before[s] and index[s] in visited
-        ]
+        needs = [index[s] for s in graph.step_ids if required in graph.required_before[s] and index[s] in visited]
         if needs and r in visited:
             skipped[required] = int((visited[needs].any(axis=1) & ~visited[r]).sum())
     unmapped = frame[frame.step == 0].groupby(["service", "span"], observed=True).size().nlargest(10)
