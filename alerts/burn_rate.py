@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from alerts.durations import format_duration
 from alerts.model import Signal, signal_of
 from alerts.rules import BurnRateRule, BurnWindow
+from alerts.significance import significantly_above
 from alerts.span_stats import Interval, SpanNeeds, SpanStats, StepWindow
 from blueprints.journey_graph import JourneyGraph
 
@@ -72,14 +73,27 @@ def pair_burns(
     return burn_rate(long, objective), burn_rate(short, objective), short.count
 
 
+def burns_beyond_chance(window: StepWindow, objective: Objective, factor: float) -> bool:
+    """Whether the window's bad events are clearly more than `factor` times the budget allows, not noise.
+
+    A step whose usual bad share sits at its objective burns near 1x, a little above or below by chance;
+    without this test a 1x ticket would open and close on that wobble, more often the less history there is.
+    """
+    return significantly_above(objective.bad(window), window.count, min(1.0, factor * objective.budget))
+
+
 def judge_burn_rate(rule: BurnRateRule, graph: JourneyGraph, stats: SpanStats) -> list[Signal]:
-    """Active when some window pair burns faster than its factor over both windows."""
+    """Active when some window pair burns faster than its factor over both windows, beyond chance."""
     objective = objective_of(rule, graph)
     for pair in rule.burn_windows:
         long, short, count = pair_burns(rule, pair, objective, stats)
         if long is None or short is None or count < rule.min_count:
             continue
-        if long > pair.factor and short > pair.factor:
+        beyond_chance = all(
+            burns_beyond_chance(stats.window(rule.step, Interval.last(w)), objective, pair.factor)
+            for w in (pair.long, pair.short)
+        )
+        if long > pair.factor and short > pair.factor and beyond_chance:
             what = "availability" if objective.slow_s is None else f"latency (>{objective.slow_s * 1000:g}ms)"
             summary = (
                 f"{rule.step} {what} budget burning {long:.1f}x over {format_duration(pair.long)} and "

@@ -19,10 +19,21 @@ def binomial_tail(k: int, n: int, p: float) -> float:
     if p >= 1.0:
         return 1.0
     log_p, log_q = math.log(p), math.log1p(-p)
-    terms = [
-        math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q
-        for i in range(k, n + 1)
-    ]
+
+    def term(i: int) -> float:
+        return math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q
+
+    # Above the mean the terms only fall, so the sum stops once they are too small to count (e^-40 of the
+    # largest): a window of a million spans costs a few hundred terms, not a million.
+    start = max(k, math.ceil(n * p))
+    terms = [term(i) for i in range(k, start)]
+    top = max(terms, default=term(start))
+    for i in range(start, n + 1):
+        t = term(i)
+        terms.append(t)
+        top = max(top, t)
+        if t < top - 40:
+            break
     top = max(terms)
     return min(1.0, math.exp(top) * sum(math.exp(t - top) for t in terms))
 
