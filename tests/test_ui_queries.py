@@ -136,3 +136,17 @@ def test_the_editor_counts_what_each_draft_step_matches_and_what_nothing_does(ch
 
     assert match_counts(ch, draft, *window) == {"browse": 20, "pay": 20}
     assert unmapped(ch, draft, *window) == [("payments", "audit", 20), ("batch", "nightly", 1)]
+
+
+def test_the_editor_leaves_out_of_the_candidates_the_spans_another_blueprint_binds(ch: Any, shop: Any) -> None:
+    draft = as_blueprint(load(MAP))
+    audits = as_blueprint(
+        load(
+            MAP.replace("id: shop", "id: audit").replace(
+                'service: web, span: "GET /p/*"', "service: payments, span: audit"
+            )
+        )
+    )
+    window = (AT, AT + timedelta(minutes=30))
+
+    assert unmapped(ch, draft, *window, others=[audits]) == [("batch", "nightly", 1)]

@@ -3,7 +3,7 @@ busiest spans no step matches (candidates to bind). Aggregates only."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
@@ -53,15 +53,40 @@ def match_counts(client: Any, draft: Any, start: datetime, end: datetime) -> dic
 
 
 def unmapped(
-    client: Any, draft: Any, start: datetime, end: datetime, limit: int = 8
+    client: Any, draft: Any, start: datetime, end: datetime, limit: int = 8, others: Sequence[Any] = ()
 ) -> list[tuple[str, str, int]]:
-    """The busiest (service, span name, spans) no step of `draft` binds in [start, end)."""
+    """The busiest (service, span name, spans) no step of `draft` binds in [start, end), leaving out the
+    spans a step of another blueprint in `others` binds (they are mapped, just elsewhere)."""
     try:
-        query = unmapped_query(draft, start, end, limit, trace_columns(client))
+        query = unmapped_query(draft, start, end, limit * 4 if others else limit, trace_columns(client))
         result = client.query(query.sql, parameters=query.params)
+        rows = [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
+        found = [(str(r["service"]), str(r["span_name"]), int(r["spans"])) for r in rows]
+        taken = _bound_elsewhere(client, others, {(s, n) for s, n, _ in found}, start, end)
     except SelectorError as exc:
         raise PreviewUnavailable(str(exc)) from exc
     except Exception as exc:  # clickhouse-connect raises several types; all mean the same here
         raise PreviewUnavailable(f"listing unmapped spans failed: {exc}") from exc
-    rows = [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
-    return [(str(r["service"]), str(r["span_name"]), int(r["spans"])) for r in rows]
+    return [row for row in found if (row[0], row[1]) not in taken][:limit]
+
+
+def _bound_elsewhere(
+    client: Any, others: Sequence[Any], pairs: set[tuple[str, str]], start: datetime, end: datetime
+) -> set[tuple[str, str]]:
+    """Those (service, span name) `pairs` a step of one of `others` binds in [start, end)."""
+    taken: set[tuple[str, str]] = set()
+    columns = trace_columns(client) if others and pairs else None
+    for other in others:
+        left = sorted(pairs - taken)
+        if not left:
+            break
+        step = step_index_expression(other, columns, prefix="eo")
+        result = client.query(
+            f"SELECT ServiceName, SpanName FROM {TRACES_TABLE} "
+            "WHERE Timestamp >= {o_from:DateTime64(9)} AND Timestamp < {o_to:DateTime64(9)} "
+            "AND (ServiceName, SpanName) IN {o_pairs:Array(Tuple(String, String))} "
+            f"AND {step.sql} != 0 GROUP BY ServiceName, SpanName",
+            parameters={**step.params, "o_from": start, "o_to": end, "o_pairs": left},
+        )
+        taken |= {(str(s), str(n)) for s, n in result.result_rows}
+    return taken

@@ -33,6 +33,7 @@ from app.pages._editor_changes import clicked, message, register
 from app.pages._editor_sql import PreviewUnavailable, as_blueprint, match_counts, unmapped
 from app.pages._editor_store import SaveConflict, SaveRefused, editor_store
 from app.pages._edits import load
+from app.pages._sources import blueprints as saved_blueprints
 from app.pages._sources import remembered
 from app.pages._validation import validate_text
 
@@ -65,14 +66,10 @@ def layout(bp: str = "", **_: str) -> html.Div:
     known = editor_store(app).ids()
     chosen = bp if bp in known else (known[0] if known else None)
     side = [
-        html.P(
-            "Click a step on the preview to edit it.", id="editor-step-hint", className="tp-card tp-empty"
-        ),
+        html.P("Click a step on the preview to edit it.", id="editor-step-hint", className="tp-card tp-empty"),
         html.Div(build_step_form(), id=STEP_PANEL, className="tp-card", hidden=True),
         html.Div(build_add_step(), id=ADD_PANEL, className="tp-card"),
-        html.Div(
-            [html.H3("Spans no step binds (last hour)"), html.Div(id=CANDIDATE_PANEL)], className="tp-card"
-        ),
+        html.Div([html.H3("Spans no step binds (last hour)"), html.Div(id=CANDIDATE_PANEL)], className="tp-card"),
         html.Div(
             [
                 html.H3("Touchpoint importance"),
@@ -92,9 +89,7 @@ def layout(bp: str = "", **_: str) -> html.Div:
             html.Div(
                 [
                     html.H1("Editor"),
-                    dcc.Dropdown(
-                        id=PICKER, options=known, value=chosen, clearable=False, className="tp-dropdown"
-                    ),
+                    dcc.Dropdown(id=PICKER, options=known, value=chosen, clearable=False, className="tp-dropdown"),
                     html.Button("Reload", id="editor-reload", className="tp-btn"),
                     html.Button("Start from discovered draft", id="editor-discover", className="tp-btn"),
                     html.Button("Save", id="editor-save", className="tp-btn primary"),
@@ -113,9 +108,7 @@ def layout(bp: str = "", **_: str) -> html.Div:
                                         "Preview · spans each step matched in the last hour · click a step",
                                         className="tp-small tp-muted",
                                     ),
-                                    dcc.Graph(
-                                        id=PREVIEW, config={"displayModeBar": False, "responsive": True}
-                                    ),
+                                    dcc.Graph(id=PREVIEW, config={"displayModeBar": False, "responsive": True}),
                                 ],
                                 className="tp-scroll-x",
                             ),
@@ -124,9 +117,7 @@ def layout(bp: str = "", **_: str) -> html.Div:
                                 [
                                     html.Summary("YAML"),
                                     dcc.Textarea(id=YAML, className="tp-yaml"),
-                                    html.Button(
-                                        "Apply YAML to draft", id="editor-yaml-apply", className="tp-btn"
-                                    ),
+                                    html.Button("Apply YAML to draft", id="editor-yaml-apply", className="tp-btn"),
                                 ],
                                 className="tp-card tp-section",
                             ),
@@ -209,7 +200,13 @@ def render(text: str | None, selected: str | None, base: dict[str, Any] | None) 
             hashlib.sha256(text.encode()).hexdigest(),
             lambda: (
                 match_counts(app.client(), draft, now - PREVIEW_WINDOW, now),
-                unmapped(app.client(), draft, now - PREVIEW_WINDOW, now),
+                unmapped(
+                    app.client(),
+                    draft,
+                    now - PREVIEW_WINDOW,
+                    now,
+                    others=[b for key, b in saved_blueprints(app).items() if key != document.get("id")],
+                ),
             ),
             ttl_s=60.0,
         )
@@ -237,9 +234,7 @@ def render(text: str | None, selected: str | None, base: dict[str, Any] | None) 
     )
 
 
-@callback(
-    Output(SELECTED, "data", allow_duplicate=True), Input(PREVIEW, "clickData"), prevent_initial_call=True
-)
+@callback(Output(SELECTED, "data", allow_duplicate=True), Input(PREVIEW, "clickData"), prevent_initial_call=True)
 def select_step(click: dict[str, Any] | None) -> Any:
     """A click on a tile selects its step."""
     points = (click or {}).get("points") or []
@@ -270,9 +265,7 @@ def save(_clicks: int, text: str | None, base: dict[str, Any] | None) -> tuple[A
         )
     author = current_identity().name or "dashboard"
     try:
-        revision = editor_store(context()).save_text(
-            base["bp"], text, base.get("etag"), author, datetime.now(UTC)
-        )
+        revision = editor_store(context()).save_text(base["bp"], text, base.get("etag"), author, datetime.now(UTC))
     except SaveRefused as refused:
         return dash.no_update, message(f"Not saved: {refused}", ok=False), dash.no_update
     except SaveConflict as conflict:
