@@ -145,14 +145,10 @@ def build_journey_panel(design: MapDesign, state: BlueprintState | None) -> html
             )
         )
     if state.conformance.unmapped:
-        parts.append(html.H3("Spans no step claims", className="tp-section"))
+        parts.append(html.H3("Spans no step of this blueprint claims", className="tp-section"))
+        parts.append(html.P("They may belong to another blueprint's journey.", className="tp-small tp-muted"))
         parts.append(
-            _table(
-                [
-                    (f"{u.service} · {u.span_name}", units.count(u.count))
-                    for u in state.conformance.unmapped[:5]
-                ]
-            )
+            _table([(f"{u.service} · {u.span_name}", units.count(u.count)) for u in state.conformance.unmapped[:5]])
         )
     parts.append(html.P("Click a step for its figures.", className="tp-small tp-muted tp-section"))
     return html.Div(parts)
@@ -201,9 +197,7 @@ def _impacts(design: MapDesign, state: BlueprintState | None, step_id: str) -> l
                 names = ", ".join(design.step_name(s) for s in path.affected_steps)
                 lines.append(f"Hurts {names} at {touchpoint.name}.")
             elif step_id in path.affected_steps:
-                lines.append(
-                    f"Impacted by {design.step_name(path.cause_step)} behind the line of visibility."
-                )
+                lines.append(f"Impacted by {design.step_name(path.cause_step)} behind the line of visibility.")
     if not lines:
         return []
     return [html.H3("Impact", className="tp-section"), html.Ul([html.Li(t) for t in dict.fromkeys(lines)])]
@@ -216,9 +210,7 @@ def _alerts(alerts: Sequence[Any]) -> list[Any]:
         html.H3("Open alerts", className="tp-section"),
         html.Ul(
             [
-                html.Li(
-                    [pill(str(a.state), str(a.state)), " ", dcc.Link(a.summary, href=f"/alerts?alert={a.id}")]
-                )
+                html.Li([pill(str(a.state), str(a.state)), " ", dcc.Link(a.summary, href=f"/alerts?alert={a.id}")])
                 for a in alerts
             ]
         ),
