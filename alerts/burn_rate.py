@@ -57,9 +57,7 @@ def burn_rate(window: StepWindow, objective: Objective) -> float | None:
 
 def burn_needs(rule: BurnRateRule, graph: JourneyGraph) -> SpanNeeds:
     objective = objective_of(rule, graph)
-    intervals = {Interval.last(w.long) for w in rule.burn_windows} | {
-        Interval.last(w.short) for w in rule.burn_windows
-    }
+    intervals = {Interval.last(w.long) for w in rule.burn_windows} | {Interval.last(w.short) for w in rule.burn_windows}
     slow = {rule.step: frozenset({objective.slow_s})} if objective.slow_s is not None else {}
     return SpanNeeds(intervals=frozenset(intervals), slow_s=slow)
 

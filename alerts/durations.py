@@ -55,6 +55,4 @@ def format_duration(span: timedelta) -> str:
 
 
 # A pydantic field type reading any form `parse_duration` accepts, written back in JSON as `1h30m`.
-Duration = Annotated[
-    timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, when_used="json")
-]
+Duration = Annotated[timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, when_used="json")]

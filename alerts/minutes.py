@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from alerts.span_stats import NS, Interval, StepWindow, row_filter
+from alerts.span_stats import NS, Interval, StepWindow, _ns, row_filter
 from blueprints.selectors import TRACE_COLUMNS, SpanColumns, step_index_expression
 from collectors.schema import TRACES_TABLE, Migration, register_migration
 
@@ -194,7 +194,3 @@ def _ceil(moment: datetime) -> datetime:
 
 def _aware(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
-def _ns(moment: datetime) -> int:
-    return int(round(moment.timestamp() * 1e6)) * 1000
