@@ -12,7 +12,7 @@ from state_scenario import blueprint
 
 from app.pages._editor_sql import as_blueprint, match_counts, unmapped
 from app.pages._edits import load
-from app.pages._journey_sql import read_journey
+from app.pages._journey_sql import read_journey, read_recent_journeys
 from app.pages._step_sql import read_step_detail
 from collectors.schema import TRACES_TABLE
 
@@ -150,3 +150,16 @@ def test_the_editor_leaves_out_of_the_candidates_the_spans_another_blueprint_bin
     window = (AT, AT + timedelta(minutes=30))
 
     assert unmapped(ch, draft, *window, others=[audits]) == [("batch", "nightly", 1)]
+
+
+def test_the_latest_journeys_come_newest_first_with_their_spans_and_failures(ch: Any, shop: Any) -> None:
+    recent = read_recent_journeys(ch, shop, AT, AT + timedelta(minutes=30), limit=3)
+
+    assert [(r.key, r.spans, r.failed) for r in recent] == [("j19", 2, 0), ("j18", 2, 0), ("j17", 2, 0)]
+    assert recent[0].started == AT + timedelta(minutes=19)
+    failing = read_recent_journeys(ch, shop, AT, AT + timedelta(minutes=4, seconds=30))
+    other = blueprint(MAP.replace("id: shop", "id: other").replace("service: web", "service: nowhere"))
+    assert read_recent_journeys(ch, other, AT, AT + timedelta(minutes=4, seconds=30))[0].key == "j4"
+    elsewhere = blueprint(MAP.replace("service: web", "service: nowhere").replace("service: payments", "service: x"))
+    assert read_recent_journeys(ch, elsewhere, AT, AT + timedelta(minutes=30)) == []
+    assert [(r.key, r.failed) for r in failing] == [("j4", 1), ("j3", 1), ("j2", 1), ("j1", 1), ("j0", 1)]

@@ -90,3 +90,46 @@ def read_journey(client: Any, blueprint: Any, key: str, start: datetime, end: da
             )
         )
     return spans
+
+
+@dataclass(frozen=True)
+class RecentJourney:
+    """A journey that started lately: its correlation key, first span, span count and failed spans."""
+
+    key: str
+    started: datetime
+    spans: int
+    failed: int
+
+
+def read_recent_journeys(
+    client: Any, blueprint: Any, start: datetime, end: datetime, limit: int = 8
+) -> list[RecentJourney]:
+    """The `limit` journeys of `blueprint` that started last in [start, end), newest first: those carrying
+    its correlation key with at least one span a step binds; none when the blueprint has no correlation key."""
+    columns = trace_columns(client)
+    attribute = journey_attribute_expression(blueprint, columns, prefix="rk")
+    if correlation_key(blueprint) is None or attribute is None:
+        return []
+    step = step_expression(blueprint, columns, prefix="rs")
+    sql = (
+        f"SELECT {attribute.sql} AS key, min(Timestamp) AS started, count() AS spans, "
+        f"countIf(StatusCode = 'Error') AS failed FROM {TRACES_TABLE} "
+        "WHERE Timestamp >= {r_from:DateTime64(9)} AND Timestamp < {r_to:DateTime64(9)} AND key != '' "
+        f"GROUP BY key HAVING countIf({step.sql} != '') > 0 ORDER BY started DESC LIMIT {int(limit)}"
+    )
+    try:
+        parameters = {**attribute.params, **step.params, "r_from": start, "r_to": end}
+        result = client.query(sql, parameters=parameters)
+    except Exception as exc:  # clickhouse-connect raises several types; all mean the same here
+        raise JourneyUnavailable(f"recent journeys of blueprint {blueprint.id!r}: {exc}") from exc
+    rows = [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
+    return [
+        RecentJourney(
+            key=str(r["key"]),
+            started=r["started"] if r["started"].tzinfo else r["started"].replace(tzinfo=UTC),
+            spans=int(r["spans"]),
+            failed=int(r["failed"]),
+        )
+        for r in rows
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import dash
 from dash import Input, Output, State, callback, clientside_callback, dcc, html
@@ -14,7 +15,7 @@ from app.components.badges import kpi
 from app.components.design import MapDesign, map_design
 from app.components.waterfall import actor_of, build_waterfall, lane_of, waits
 from app.pages import context
-from app.pages._journey_sql import JourneyUnavailable, read_journey
+from app.pages._journey_sql import JourneyUnavailable, read_journey, read_recent_journeys
 from app.pages._sources import blueprints, find_blueprint
 from app.pages._view import parse_instant
 
@@ -26,6 +27,7 @@ KEY = "journey-key"
 SHOW = "journey-show"
 RESULT = "journey-result"
 QUERY = "journey-query"
+RECENT_BACK = timedelta(hours=1)
 SEARCH_BACK = timedelta(days=2)  # without `at`, journeys that started in the last two days are searched
 
 
@@ -40,9 +42,7 @@ def layout(bp: str = "", key: str = "", at: str = "", **_: str) -> html.Div:
             html.Div(
                 [
                     html.H1("Journey"),
-                    dcc.Dropdown(
-                        id=PICKER, options=known, value=chosen, clearable=False, className="tp-dropdown"
-                    ),
+                    dcc.Dropdown(id=PICKER, options=known, value=chosen, clearable=False, className="tp-dropdown"),
                     dcc.Input(
                         id=KEY,
                         value=key,
@@ -80,18 +80,21 @@ def render(view: dict[str, Any]) -> Any:
     if blueprint is None:
         return html.P("Pick a blueprint.", className="tp-empty")
     if not view.get("key"):
-        return html.P(
-            "Paste a journey id (the blueprint's correlation key) or a trace id, or open one from a step's "
-            "slowest or failed journeys.",
-            className="tp-empty",
+        return html.Div(
+            [
+                html.P(
+                    "Paste a journey id (the blueprint's correlation key) or a trace id, or open one from a "
+                    "step's slowest or failed journeys, or one of the latest below.",
+                    className="tp-empty",
+                ),
+                build_recent(app, blueprint),
+            ]
         )
     now = datetime.now(UTC)
     at = parse_instant(view.get("at"))
     start, end = (at - timedelta(days=1), at + timedelta(days=1)) if at else (now - SEARCH_BACK, now)
     try:
-        spans = read_journey(
-            app.client(), blueprint, view["key"], start, min(end, now + timedelta(minutes=1))
-        )
+        spans = read_journey(app.client(), blueprint, view["key"], start, min(end, now + timedelta(minutes=1)))
     except JourneyUnavailable as exc:
         return html.Div(str(exc), className="tp-error")
     if not spans:
@@ -112,6 +115,36 @@ def render(view: dict[str, Any]) -> Any:
                 className="tp-card tp-section",
             ),
         ]
+    )
+
+
+def build_recent(app: Any, blueprint: Any) -> Any:
+    """Links to the latest journeys of `blueprint` in the last hour, with their spans and failures."""
+    now = datetime.now(UTC)
+    try:
+        recent = read_recent_journeys(app.client(), blueprint, now - RECENT_BACK, now + timedelta(minutes=1))
+    except JourneyUnavailable as exc:
+        return html.Div(str(exc), className="tp-error")
+    if not recent:
+        return html.P("No journeys in the last hour.", className="tp-empty")
+    rows = [
+        html.Tr(
+            [
+                html.Td(dcc.Link(r.key, href="/journey?" + urlencode({"bp": blueprint.id, "key": r.key}))),
+                html.Td(units.clock(r.started)),
+                html.Td(units.count(r.spans), className="num"),
+                html.Td(units.count(r.failed) if r.failed else "—", className="num"),
+            ]
+        )
+        for r in recent
+    ]
+    head = html.Tr(
+        [html.Th("journey"), html.Th("started"), html.Th("spans", className="num"), html.Th("failed", className="num")]
+    )
+    return html.Div(
+        [html.H3("Latest journeys"), html.Table([head, *rows], className="tp-table")],
+        className="tp-card tp-section",
+        id="journey-recent",
     )
 
 
