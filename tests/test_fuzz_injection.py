@@ -14,10 +14,9 @@ import pytest
 import requests
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from state_scenario import blueprint
-from test_state_api import Store
 
 from app.api import alerts as alerts_api
+from app.api import blueprints as blueprints_api
 from app.api.state import install as install_state_api
 from app.server import BackgroundServer, serve_in_thread
 from app.settings import Settings
@@ -64,8 +63,10 @@ def hostile_request(start_ns: int) -> ExportTraceServiceRequest:
     return request
 
 
-def hostile_blueprint() -> object:
-    """Steps selecting exactly the hostile spans: by the hostile service, span name and attribute value."""
+def hostile_blueprint() -> str:
+    """Steps selecting exactly the hostile spans: by the hostile service, span name and attribute value.
+
+    JSON is YAML: the document goes into the blueprint directory as it is."""
     document = {
         "id": "inject",
         "name": "Injection",
@@ -85,18 +86,22 @@ def hostile_blueprint() -> object:
         ],
         "flows": [],
     }
-    return blueprint(json.dumps(document))
+    return json.dumps(document)
 
 
 @pytest.fixture(scope="module")
 def site(dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundServer]:
-    def blueprints(ctx) -> None:  # noqa: ANN001
-        ctx.parts["blueprints"] = Store(hostile_blueprint())
-
+    maps = tmp_path_factory.mktemp("maps")
+    (maps / "inject.yaml").write_text(hostile_blueprint())
     settings = Settings(
-        db=dsn, port=0, evaluate_alerts=False, rules=tmp_path_factory.mktemp("rules"), api_rate_per_s=0
+        db=dsn,
+        port=0,
+        evaluate_alerts=False,
+        blueprints=maps,
+        rules=tmp_path_factory.mktemp("rules"),
+        api_rate_per_s=0,
     )
-    running = serve_in_thread(settings, start_hooks=[blueprints, install_state_api, alerts_api.start])
+    running = serve_in_thread(settings, start_hooks=[blueprints_api.install, install_state_api, alerts_api.start])
     sent = requests.post(
         running.url + "/v1/traces",
         data=hostile_request(time.time_ns() - 60_000_000_000).SerializeToString(),
