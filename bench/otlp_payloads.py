@@ -10,6 +10,8 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 SERVICES = ("web-shop", "checkout", "payment-gateway", "warehouse", "crm", "ivr", "contact-center", "billing")
 STEPS = tuple(f"step-{i:02d}" for i in range(20))
+CHANNELS = ("web", "mobile", "phone", "store")
+ACTORS = ("person", "process", "system")
 
 
 def _kv(key: str, value: str | int) -> KeyValue:
@@ -28,7 +30,11 @@ def build_request(n_spans: int, seed: int, start_ns: int, spread_ns: int = 60_00
         service = rng.choice(SERVICES)
         rs = request.resource_spans.add()
         rs.resource.attributes.extend(
-            [_kv("service.name", service), _kv("host.name", f"host-{rng.randrange(8)}"), _kv("telemetry.sdk.language", "python")]
+            [
+                _kv("service.name", service),
+                _kv("host.name", f"host-{rng.randrange(8)}"),
+                _kv("telemetry.sdk.language", "python"),
+            ]
         )
         ss = rs.scope_spans.add()
         ss.scope.name = "touchpoint.bench"
@@ -48,8 +54,9 @@ def build_request(n_spans: int, seed: int, start_ns: int, spread_ns: int = 60_00
                 [
                     _kv("blueprint.step", step),
                     _kv("journey.id", f"j-{rng.randrange(1_000_000)}"),
-                    _kv("touchpoint.channel", rng.choice(("web", "mobile", "phone", "store"))),
-                    _kv("actor.type", rng.choice(("person", "process", "system"))),
+                    # a step happens at one touchpoint, done by one kind of actor
+                    _kv("touchpoint.channel", CHANNELS[STEPS.index(step) % len(CHANNELS)]),
+                    _kv("actor.type", ACTORS[STEPS.index(step) % len(ACTORS)]),
                     _kv("http.status_code", 200),
                     _kv("http.route", f"/api/{step}"),
                 ]

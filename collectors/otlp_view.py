@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.proto.common.v1 import common_pb2
@@ -84,15 +83,14 @@ def any_values_to_strings(values: list[bytes], render: Any) -> pa.Array:
     sliced out in bulk. Every other value is parsed with opentelemetry-proto's AnyValue and rendered by
     `render(any_value) -> str`. Raises UnicodeDecodeError-like pyarrow errors on invalid UTF-8.
     """
-    raw = pa.array(values, pa.binary())
-    n = len(raw)
+    n = len(values)
     if n == 0:
         return pa.array([], pa.string())
-    offsets = np.frombuffer(raw.buffers()[1], dtype=np.int32, count=n + 1)
-    data_buffer = raw.buffers()[2]
-    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
+    lengths = np.fromiter(map(len, values), dtype=np.int32, count=n)
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    data = np.frombuffer(b"".join(values), dtype=np.uint8)
     starts = offsets[:-1]
-    lengths = np.diff(offsets)
     padded = np.concatenate([data, np.zeros(2, np.uint8)])
     first = padded[starts]
     second = padded[starts + 1]
@@ -113,8 +111,22 @@ def any_values_to_strings(values: list[bytes], render: Any) -> pa.Array:
         rendered = [_render_cached(values[i], render) for i in slow_positions]
         order = np.arange(n, dtype=np.int64)
         order[slow_positions] = n + np.arange(len(slow_positions), dtype=np.int64)
-        sliced = pa.concat_arrays([sliced, pa.array(rendered, pa.binary())]).take(pa.array(order))
+        sliced = pa.concat_arrays([sliced, binary_array(rendered)]).take(pa.array(order))
     return sliced.cast(pa.string())
+
+
+def binary_array(values: list[bytes]) -> pa.Array:
+    """A binary Arrow array of `values`, built from one joined buffer.
+
+    ``pa.array(values, pa.binary())`` costs about 1.7 µs per item (the explicit type takes a slow
+    per-item path); this is about 60 ns.
+    """
+    n = len(values)
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.fromiter(map(len, values), dtype=np.int32, count=n), out=offsets[1:])
+    return pa.BinaryArray.from_buffers(
+        pa.binary(), n, [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(b"".join(values))]
+    )
 
 
 @functools.lru_cache(maxsize=8192)
