@@ -172,7 +172,7 @@ STEPS = steps_by_id(
         latency=Latency(0.3, 1.1),
         touchpoint="account-portal",
         kind=SpanKindName.SERVER,
-        error_rate=0.004,
+        error_rate=0.003,
         error_message="500 Internal Server Error",
         attributes={"url.path": "/account/bill"},
     ),
