@@ -2,10 +2,11 @@
 list of span attributes they keep.
 
 `touchpoint_span_rollup` holds, per minute, service, span name and *selected* span attributes, the count,
-the error count, the summed duration and a histogram of durations (nanoseconds, bfloat16 bins). A materialized view fills it
-as spans are inserted, so any blueprint's step selectors can be evaluated on it: service and span name are
-kept as they are, and of the attributes only those named in `touchpoint_rollup_keys` (the conventions plus
-every key a blueprint selects on; keeping all attributes would keep every id and defeat the rollup).
+the error count, the summed duration and a histogram of durations (nanoseconds, bfloat16 bins). A
+materialized view fills it as spans are inserted, so any blueprint's step selectors can be evaluated on it:
+service and span name are kept as they are, and of the attributes only those named in
+`touchpoint_rollup_keys` (the conventions plus every key a blueprint selects on; keeping all attributes
+would keep every id and defeat the rollup).
 
 Adding a key rewrites the view (`ALTER TABLE … MODIFY QUERY`) and records since when the key is kept; a
 window that starts earlier than that is answered from raw spans. Journey-level figures (waits, transitions,
@@ -28,9 +29,7 @@ from collectors.schema import TRACES_TABLE, Migration, SchemaOptions, register_m
 ROLLUP_TABLE = "touchpoint_span_rollup"
 ROLLUP_VIEW = "touchpoint_span_rollup_mv"
 KEYS_TABLE = "touchpoint_rollup_keys"
-ROLLUP_COLUMNS = SpanColumns(
-    service="ServiceName", span="SpanName", attributes="Attributes", trace_id="ServiceName"
-)
+ROLLUP_COLUMNS = SpanColumns(service="ServiceName", span="SpanName", attributes="Attributes", trace_id="ServiceName")
 ROLLUP_QUANTILES = (0.5, 0.9, 0.95, 0.99)
 MIGRATION_VERSION = 100
 # Kept from the start: the attribute conventions of docs/blueprint-format.md that name steps and lanes.
@@ -117,10 +116,8 @@ def migration_statements(options: SchemaOptions) -> list[str]:
         keys_table_ddl(),
         f"INSERT INTO {KEYS_TABLE} (Key, Since) SELECT arrayJoin([{keys}]), toDateTime64(0, 3, 'UTC') "
         f"WHERE (SELECT count() FROM {KEYS_TABLE}) = 0",
-        f"INSERT INTO {ROLLUP_TABLE} {rollup_select(DEFAULT_KEYS)} "
-        f"HAVING (SELECT count() FROM {ROLLUP_TABLE}) = 0",
-        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {ROLLUP_VIEW} TO {ROLLUP_TABLE} "
-        f"AS {rollup_select(DEFAULT_KEYS)}",
+        f"INSERT INTO {ROLLUP_TABLE} {rollup_select(DEFAULT_KEYS)} HAVING (SELECT count() FROM {ROLLUP_TABLE}) = 0",
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {ROLLUP_VIEW} TO {ROLLUP_TABLE} AS {rollup_select(DEFAULT_KEYS)}",
     ]
 
 
@@ -164,6 +161,4 @@ def _ceil_minute(value: datetime) -> datetime:
     return floor if floor == value else floor + timedelta(minutes=1)
 
 
-register_migration(
-    Migration(MIGRATION_VERSION, "per-minute span rollup for long windows", migration_statements)
-)
+register_migration(Migration(MIGRATION_VERSION, "per-minute span rollup for long windows", migration_statements))

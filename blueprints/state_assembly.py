@@ -30,10 +30,10 @@ from blueprints.health import (
 from blueprints.journey_graph import JourneyGraph
 from blueprints.state_model import (
     BlueprintState,
-    Health,
     Conformance,
     DropOff,
     EdgeState,
+    Health,
     JourneyState,
     Point,
     StepState,
@@ -65,8 +65,7 @@ def assemble_state(
         for step in path.affected_steps:
             causes.setdefault(step, []).append(path.cause_step)
     steps = [
-        _step_state(graph, s.id, observed, verdicts[s.id], window, window_s, causes.get(s.id, []))
-        for s in graph.steps
+        _step_state(graph, s.id, observed, verdicts[s.id], window, window_s, causes.get(s.id, [])) for s in graph.steps
     ]
     edges = [
         EdgeState.model_validate(
@@ -159,9 +158,7 @@ def _series(step_id: str, observed: Observed, window: Window, window_s: float) -
     return points
 
 
-def _journey_state(
-    graph: JourneyGraph, observed: Observed, score: float | None, health: Health
-) -> JourneyState:
+def _journey_state(graph: JourneyGraph, observed: Observed, score: float | None, health: Health) -> JourneyState:
     figures = observed.journeys
     drop_off = sorted(
         (

@@ -49,9 +49,7 @@ TRACES_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
-def traces_ddl(
-    table: str = TRACES_TABLE, ttl_days: int = 0, engine: str = "MergeTree()", on_cluster: str = ""
-) -> str:
+def traces_ddl(table: str = TRACES_TABLE, ttl_days: int = 0, engine: str = "MergeTree()", on_cluster: str = "") -> str:
     """CREATE TABLE for otel_traces, column for column the collector exporter's DDL.
 
     `on_cluster` names a cluster to create the table on every node of (`ON CLUSTER 'name'`); left empty,
@@ -59,8 +57,7 @@ def traces_ddl(
     """
     if on_cluster and not re.fullmatch(CLUSTER_NAME_PATTERN, on_cluster):
         raise ValueError(
-            f"cluster name {on_cluster!r} must be letters, digits, '_', '.', '-' "
-            "or a macro such as '{cluster}'"
+            f"cluster name {on_cluster!r} must be letters, digits, '_', '.', '-' or a macro such as '{{cluster}}'"
         )
     ttl = f"TTL toDateTime(Timestamp) + toIntervalDay({int(ttl_days)})" if ttl_days > 0 else ""
     cluster = f" ON CLUSTER '{on_cluster}'" if on_cluster else ""
@@ -174,7 +171,9 @@ def migrate(client: Client, options: SchemaOptions | None = None) -> list[int]:
             continue
         for statement in migration.statements(options):
             client.command(statement)
-        client.insert(MIGRATIONS_TABLE, [[migration.version, migration.description]], column_names=["version", "description"])
+        client.insert(
+            MIGRATIONS_TABLE, [[migration.version, migration.description]], column_names=["version", "description"]
+        )
         log.info("schema migration applied", extra={"version": migration.version, "description": migration.description})
         applied.append(migration.version)
     return applied

@@ -76,7 +76,9 @@ def free_port() -> int:
 class ServeProcess:
     """A `touchpoint serve` subprocess with its own data directory."""
 
-    def __init__(self, workdir: Path, port: int, extra_env: dict[str, str] | None = None, args: list[str] | None = None):
+    def __init__(
+        self, workdir: Path, port: int, extra_env: dict[str, str] | None = None, args: list[str] | None = None
+    ):
         self.workdir = workdir
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
@@ -125,8 +127,12 @@ def serve_process(tmp_path: Path) -> Iterator[callable]:  # type: ignore[valid-t
     """Start `touchpoint serve` subprocesses in a temporary working directory; all are stopped afterwards."""
     started: list[ServeProcess] = []
 
-    def start(workdir: Path | None = None, extra_env: dict[str, str] | None = None, args: list[str] | None = None,
-              wait: bool = True) -> ServeProcess:
+    def start(
+        workdir: Path | None = None,
+        extra_env: dict[str, str] | None = None,
+        args: list[str] | None = None,
+        wait: bool = True,
+    ) -> ServeProcess:
         process = ServeProcess(workdir or tmp_path, free_port(), extra_env, args)
         started.append(process)
         if wait:

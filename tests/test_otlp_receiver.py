@@ -35,7 +35,9 @@ def _rows(ch, where: str, **params):  # noqa: ANN001, ANN202
 
 
 def test_real_otlp_exporter_spans_are_stored_with_ids_times_kinds_attributes_events_and_status(server, ch) -> None:
-    provider = TracerProvider(resource=Resource.create({"service.name": "checkout-svc", "deployment.environment": "test"}))
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": "checkout-svc", "deployment.environment": "test"})
+    )
     provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{server.url}/v1/traces")))
     tracer = provider.get_tracer("shop.checkout", "2.1")
     with tracer.start_as_current_span("POST /checkout", kind=trace_api.SpanKind.SERVER) as parent:
@@ -61,7 +63,11 @@ def test_real_otlp_exporter_spans_are_stored_with_ids_times_kinds_attributes_eve
     assert checkout["ScopeName"] == "shop.checkout"
     assert (checkout["SpanKind"], charge["SpanKind"]) == ("Server", "Client")
     assert checkout["SpanAttributes"] == {
-        "blueprint.step": "checkout", "cart.items": "3", "cart.total": "59.5", "gift": "true", "tags": '["a","b"]'
+        "blueprint.step": "checkout",
+        "cart.items": "3",
+        "cart.total": "59.5",
+        "gift": "true",
+        "tags": '["a","b"]',
     }
     assert checkout["Events.Name"] == ["coupon.applied"]
     assert checkout["Events.Attributes"] == [{"coupon": "WINTER"}]
@@ -128,22 +134,34 @@ def test_gzip_bodies_are_accepted_in_both_encodings(server, ch) -> None:
     )
     assert reply.status_code == 200
     first_id = proto.resource_spans[0].scope_spans[0].spans[0].span_id.hex()
-    assert ch.query("SELECT count() FROM otel_traces WHERE SpanId IN ({a:String}, 'fee19b7ec3c1b174')",
-                    parameters={"a": first_id}).result_rows[0][0] == 2
+    assert (
+        ch.query(
+            "SELECT count() FROM otel_traces WHERE SpanId IN ({a:String}, 'fee19b7ec3c1b174')",
+            parameters={"a": first_id},
+        ).result_rows[0][0]
+        == 2
+    )
 
 
 def test_invalid_spans_are_refused_as_partial_success_and_the_rest_stored(server, ch) -> None:
     good = _span_json("7b8efff798038103d269b633813fc60c", "aee19b7ec3c1b174", "good one")
     short_id = _span_json("7b8efff798038103d269b633813fc60c", "aee1", "short span id")
-    backwards = {**_span_json("7b8efff798038103d269b633813fc60c", "bee19b7ec3c1b174", "ends first"),
-                 "endTimeUnixNano": "1600000000000000000"}
+    backwards = {
+        **_span_json("7b8efff798038103d269b633813fc60c", "bee19b7ec3c1b174", "ends first"),
+        "endTimeUnixNano": "1600000000000000000",
+    }
     reply = requests.post(f"{server.url}/v1/traces", json=_json_request(good, short_id, backwards), timeout=10)
     assert reply.status_code == 200
     partial = reply.json()["partialSuccess"]
     assert partial["rejectedSpans"] == "2"
     assert "'short span id': span_id must be 8 bytes" in partial["errorMessage"]
     assert "'ends first': end_time_unix_nano is before start_time_unix_nano" in partial["errorMessage"]
-    names = {r[0] for r in ch.query("SELECT SpanName FROM otel_traces WHERE TraceId = '7b8efff798038103d269b633813fc60c'").result_rows}
+    names = {
+        r[0]
+        for r in ch.query(
+            "SELECT SpanName FROM otel_traces WHERE TraceId = '7b8efff798038103d269b633813fc60c'"
+        ).result_rows
+    }
     assert names == {"good one"}
 
 
@@ -152,8 +170,12 @@ def test_invalid_spans_are_refused_as_partial_success_and_the_rest_stored(server
     [
         (b"\xff\xff\xff garbage", PROTOBUF, 400, "not a valid OTLP ExportTraceServiceRequest protobuf"),
         (b"{not json", {"Content-Type": "application/json"}, 400, "not valid JSON"),
-        (json.dumps(_json_request(_span_json("zz", "aee19b7ec3c1b174", "x"))).encode(),
-         {"Content-Type": "application/json"}, 400, "resourceSpans[0].scopeSpans[0].spans[0].traceId 'zz' is not a hex string"),
+        (
+            json.dumps(_json_request(_span_json("zz", "aee19b7ec3c1b174", "x"))).encode(),
+            {"Content-Type": "application/json"},
+            400,
+            "resourceSpans[0].scopeSpans[0].spans[0].traceId 'zz' is not a hex string",
+        ),
         (b"hello", {"Content-Type": "text/plain"}, 415, "Content-Type 'text/plain' is not supported"),
         (b"hello", {**PROTOBUF, "Content-Encoding": "br"}, 415, "Content-Encoding 'br' is not supported"),
         (b"not gzip at all", {**PROTOBUF, "Content-Encoding": "gzip"}, 400, "not valid gzip data"),
@@ -172,9 +194,13 @@ def test_bad_requests_get_a_clear_error_in_the_request_content_type(server, body
 def test_gzip_bomb_is_refused_with_413_before_it_is_inflated(server) -> None:
     bomb = gzip.compress(b"\0" * (21 * 1024 * 1024))
     assert len(bomb) < 100_000
-    reply = requests.post(f"{server.url}/v1/traces", data=bomb, headers={**PROTOBUF, "Content-Encoding": "gzip"}, timeout=10)
+    reply = requests.post(
+        f"{server.url}/v1/traces", data=bomb, headers={**PROTOBUF, "Content-Encoding": "gzip"}, timeout=10
+    )
     assert reply.status_code == 413
-    assert "exceeds the limit of 20971520 bytes once decompressed" in status_pb2.Status.FromString(reply.content).message
+    assert (
+        "exceeds the limit of 20971520 bytes once decompressed" in status_pb2.Status.FromString(reply.content).message
+    )
 
 
 def test_oversized_plain_body_is_refused_with_413(server) -> None:
@@ -199,7 +225,9 @@ def test_full_write_queue_answers_503_with_retry_after_and_stores_nothing_from_t
     second = build_request(1000, seed=2, start_ns=1_700_000_200_000_000_000).SerializeToString()
     results = {}
     waiting = threading.Thread(
-        target=lambda: results.setdefault("first", receiver.handle(_stream(first), PROTOBUF["Content-Type"], None, len(first)))
+        target=lambda: results.setdefault(
+            "first", receiver.handle(_stream(first), PROTOBUF["Content-Type"], None, len(first))
+        )
     )
     waiting.start()
     deadline = time.monotonic() + 5
@@ -223,13 +251,17 @@ def _stream(body: bytes):  # noqa: ANN202
 
 
 def test_concurrent_requests_are_batched_into_fewer_inserts(server) -> None:
-    bodies = [build_request(200, seed=100 + i, start_ns=1_700_000_300_000_000_000).SerializeToString() for i in range(24)]
+    bodies = [
+        build_request(200, seed=100 + i, start_ns=1_700_000_300_000_000_000).SerializeToString() for i in range(24)
+    ]
     before = server.runtime.ctx.writer.stats.inserts
 
     def send(chunk: list[bytes]) -> None:
         with requests.Session() as session:
             for body in chunk:
-                assert session.post(f"{server.url}/v1/traces", data=body, headers=PROTOBUF, timeout=30).status_code == 200
+                assert (
+                    session.post(f"{server.url}/v1/traces", data=body, headers=PROTOBUF, timeout=30).status_code == 200
+                )
 
     threads = [threading.Thread(target=send, args=(bodies[i::6],)) for i in range(6)]
     for t in threads:
@@ -244,8 +276,12 @@ def test_protobuf_round_trip_of_a_request_keeps_every_span(server, ch) -> None:
     reply = requests.post(f"{server.url}/v1/traces", data=request.SerializeToString(), headers=PROTOBUF, timeout=10)
     assert reply.status_code == 200
     ids = sorted(s.span_id.hex() for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans)
-    stored = sorted(r[0] for r in ch.query(
-        "SELECT SpanId FROM otel_traces WHERE SpanId IN {ids:Array(String)}", parameters={"ids": ids}).result_rows)
+    stored = sorted(
+        r[0]
+        for r in ch.query(
+            "SELECT SpanId FROM otel_traces WHERE SpanId IN {ids:Array(String)}", parameters={"ids": ids}
+        ).result_rows
+    )
     assert stored == ids
     assert isinstance(request, ExportTraceServiceRequest)
 

@@ -24,7 +24,11 @@ def test_second_serve_on_the_same_data_directory_fails_at_once_with_a_clear_mess
     started = time.monotonic()
     second = subprocess.run(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(free_port())],
-        cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert second.returncode == 1
     assert time.monotonic() - started < 30
@@ -50,7 +54,11 @@ def test_restart_keeps_every_acknowledged_span(serve_process, tmp_path) -> None:
 def test_unknown_database_address_is_refused_with_the_expected_forms(tmp_path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "app.cli", "serve", "--db", "postgres://x"],
-        cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 1
     assert "is not understood: expected chdb://./path" in result.stderr
