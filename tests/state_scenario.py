@@ -12,6 +12,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from blueprints.model import Blueprint
 from collectors.schema import TRACES_TABLE
 
 BASE = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -27,64 +28,9 @@ def origin(day: int) -> datetime:
 
 
 def blueprint(text: str) -> Any:
-    """A blueprint from YAML in the documented format, through the project's loader."""
+    """A blueprint from YAML in the documented format, through the project's model."""
     document = YAML(typ="safe").load(textwrap.dedent(text))
-    try:
-        from blueprints.model import Blueprint
-    except ImportError:  # until the model lands: the same fields as plain attributes
-        return _namespace(document)
     return Blueprint.model_validate(document)
-
-
-def _namespace(document: dict[str, Any]) -> Any:
-    from types import SimpleNamespace as NS
-
-    def step(raw: dict[str, Any]) -> Any:
-        select = raw.get("select")
-        objectives = raw.get("objectives")
-        latency = (objectives or {}).get("latency")
-        fields = {
-            "name": None,
-            "touchpoint": None,
-            "optional": False,
-            "resolution": False,
-            "serves": [],
-            **raw,
-        }
-        fields["select"] = (
-            NS(**{"service": None, "span": None, "attributes": {}, "step": None, **select})
-            if select
-            else None
-        )
-        fields["objectives"] = (
-            NS(
-                availability=objectives.get("availability"),
-                latency=NS(**latency) if latency else None,
-                max_wait_s=objectives.get("max_wait_s"),
-            )
-            if objectives
-            else None
-        )
-        return NS(**fields)
-
-    flows = [
-        NS(
-            from_=f["from"],
-            to=[f["to"]] if isinstance(f["to"], str) else f["to"],
-            optional=f.get("optional", False),
-        )
-        for f in document.get("flows", [])
-    ]
-    return NS(
-        id=document["id"],
-        name=document.get("name", document["id"]),
-        correlation=NS(**document.get("correlation", {"key": "trace_id"})),
-        touchpoints=[NS(**t) for t in document.get("touchpoints", [])],
-        steps=[step(s) for s in document["steps"]],
-        flows=flows,
-        start=document.get("start"),
-        end=document.get("end"),
-    )
 
 
 @dataclass(frozen=True)
