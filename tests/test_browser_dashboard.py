@@ -197,6 +197,18 @@ def test_saving_over_a_newer_save_is_refused_and_shows_the_difference(site: Any,
     assert "changed by someone else" in text(browser, "editor-diff-view")
 
 
+def test_the_importance_of_each_touchpoint_takes_whole_and_fractional_numbers(site: Any, browser: Any) -> None:
+    open_page(browser, site, "/editor?bp=online-order", "#editor-valid", 60)
+    fields = browser.find_elements("css selector", "input[id*='editor-importance']")
+    assert fields, "the editor shows no importance fields"
+
+    field = fields[0]
+    for value in ("3", "1.25"):
+        field.clear()
+        field.send_keys(value)
+        assert browser.execute_script("return arguments[0].checkValidity()", field), value
+
+
 def test_a_draft_is_discovered_from_the_spans_seen(site: Any, browser: Any) -> None:
     open_page(browser, site, "/editor?bp=support-line", "#editor-valid", 60)
 

@@ -251,7 +251,7 @@ def build_importance(document: Mapping[str, Any]) -> html.Div:
                         value=t.get("importance", 1),
                         type="number",
                         min=0.1,
-                        step=0.5,
+                        step="any",  # a step counts from `min`: 0.5 would mark whole numbers invalid
                         className="tp-input",
                         style={"width": "70px"},
                     ),  # fmt: skip
