@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from alerts.span_stats import NS, Interval, _ns, row_filter
+from alerts.sql_conditions import any_of, every
 from blueprints.selectors import (
     TRACE_COLUMNS,
     SpanColumns,
@@ -124,31 +125,28 @@ def journey_stats_query(
 
     for n, interval in enumerate(sorted(needs.transitions)):
         lo, hi = window(f"t{n}", interval)
-        aggregates.append(f"countIf(b_idx > 0 AND b_end >= {lo} AND b_end < {hi})")
+        aggregates.append(f"countIf({every('b_idx > 0', f'b_end >= {lo}', f'b_end < {hi}')})")
     for n, interval in enumerate(sorted(needs.waits)):
         lo, hi = window(f"w{n}", interval)
-        cond = f"a_idx > 0 AND b_idx > 0 AND b_end >= {lo} AND b_end < {hi}"
+        cond = every("a_idx > 0", "b_idx > 0", f"b_end >= {lo}", f"b_end < {hi}")
         aggregates += [
             f"countIf({cond})",
             f"sumIf(wait, {cond})",
             f"maxIf(wait, {cond})",
-            f"countIf({cond} AND limit > 0 AND wait > limit)",
+            f"countIf({every(cond, 'limit > 0', 'wait > limit')})",
         ]
     for n, seconds in enumerate(sorted(needs.instants_s)):
         params[f"i{n}"] = now_ns - round(seconds * NS)
         at = f"{{i{n}:Int64}}"
-        aggregates.append(
-            f"countIf(a_idx > 0 AND waiting_for > 0 AND a_end <= {at} AND (b_idx = 0 OR {at} < b_end) "
-            f"AND {at} - a_end <= waiting_for)"
-        )
+        still_waiting = any_of("b_idx = 0", f"{at} < b_end")
+        waiting = every("a_idx > 0", "waiting_for > 0", f"a_end <= {at}", still_waiting, f"{at} - a_end <= waiting_for")
+        aggregates.append(f"countIf({waiting})")
     for n, (interval, settle) in enumerate(sorted(needs.cohorts)):
         lo, hi = window(f"c{n}", interval)
         params[f"c{n}_settle"] = round(settle * NS)
-        cond = f"a_idx > 0 AND a_end >= {lo} AND a_end < {hi}"
-        aggregates += [
-            f"countIf({cond})",
-            f"countIf({cond} AND on_end > 0 AND on_end - a_end <= {{c{n}_settle:Int64}})",
-        ]
+        cond = every("a_idx > 0", f"a_end >= {lo}", f"a_end < {hi}")
+        went_on = every(cond, "on_end > 0", f"on_end - a_end <= {{c{n}_settle:Int64}}")
+        aggregates += [f"countIf({cond})", f"countIf({went_on})"]
     params["not_on"] = [i + 1 for i, s in enumerate(steps) if s in needs.not_going_on] or [0]
     service_filter = row_filter(blueprint, params, columns)
     sql = f"""

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from alerts.sql_conditions import every
 from blueprints.selectors import TRACE_COLUMNS, SpanColumns, binding_filter, step_index_expression
 from collectors.schema import TRACES_TABLE
 
@@ -130,18 +131,16 @@ def span_stats_query(
             now_ns - round(interval.older_s * NS),
             now_ns - round(interval.newer_s * NS),
         )
-        inside = f"(end_ns >= {{from{n}:Int64}} AND end_ns < {{to{n}:Int64}})"
-        aggregates += [f"countIf({inside}) AS n{n}", f"countIf({inside} AND failed) AS e{n}"]
-        aggregates += [f"countIf({inside} AND dur > thr{k})" for k in range(len(slots))]
+        inside = every(f"end_ns >= {{from{n}:Int64}}", f"end_ns < {{to{n}:Int64}}")
+        aggregates += [f"countIf({inside}) AS n{n}", f"countIf({every(inside, 'failed')}) AS e{n}"]
+        aggregates += [f"countIf({every(inside, f'dur > thr{k}')})" for k in range(len(slots))]
     quantiles = sorted(needs.quantiles)
     for n, (interval, percentile) in enumerate(quantiles):
         lo, hi = now_ns - round(interval.older_s * NS), now_ns - round(interval.newer_s * NS)
         params[f"qfrom{n}"], params[f"qto{n}"] = lo, hi
-        aggregates.append(
-            f"quantileExactIf({percentile / 100:.4f})(dur, end_ns >= {{qfrom{n}:Int64}} "
-            f"AND end_ns < {{qto{n}:Int64}}) AS q{n}"
-        )
-        aggregates.append(f"countIf(end_ns >= {{qfrom{n}:Int64}} AND end_ns < {{qto{n}:Int64}}) AS qn{n}")
+        inside = every(f"end_ns >= {{qfrom{n}:Int64}}", f"end_ns < {{qto{n}:Int64}}")
+        aggregates.append(f"quantileExactIf({percentile / 100:.4f})(dur, {inside}) AS q{n}")
+        aggregates.append(f"countIf({inside}) AS qn{n}")
     service_filter = row_filter(blueprint, params, columns)
     sql = f"""
 SELECT {", ".join(aggregates)}
