@@ -173,7 +173,8 @@ def _span_stats(
     )
     if not long or minutes is None:
         return raw, 1
-    counting = Counting(target.blueprint, {s: tuple(sorted(t)) for s, t in needs.slow_s.items()}, columns)
+    thresholds = {s: tuple(sorted(t)) for s, t in needs.slow_s.items()}
+    counting = Counting(target.blueprint, thresholds, columns, target.slack)
     minutes.fill(client, counting, now)
     ranges = sorted({span for span, _ in parts.values() if span is not None})
     counted = minutes.windows(client, counting, ranges)

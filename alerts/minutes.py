@@ -47,11 +47,16 @@ CREATE TABLE IF NOT EXISTS {MINUTES} (
 
 @dataclass(frozen=True)
 class Counting:
-    """What is counted for one blueprint: its steps and each step's latency thresholds (seconds, sorted)."""
+    """What is counted for one blueprint: its steps and each step's latency thresholds (seconds, sorted).
+
+    `slack` is how long before its minute a span may have started and still be counted in it: the raw span
+    query's own slack (alerts.evaluate.Watched.slack), so both read the same spans. It bounds how much of
+    `otel_traces` counting one new minute reads."""
 
     blueprint: Any
     thresholds: Mapping[str, tuple[float, ...]]
     columns: SpanColumns = TRACE_COLUMNS
+    slack: timedelta = timedelta(hours=2)
 
     @property
     def signature(self) -> str:
@@ -74,11 +79,10 @@ def split(interval: Interval, now: datetime) -> tuple[tuple[datetime, datetime] 
 class MinuteCounts:
     """Fills and reads the minute table; remembers per signature up to where it has counted."""
 
-    def __init__(self, slack: timedelta = timedelta(hours=2)) -> None:
+    def __init__(self) -> None:
         self._counted: dict[str, datetime] = {}
         self._expired_up_to: date | None = None
         self._lock = threading.Lock()
-        self._slack = slack
 
     def fill(self, client: Any, counting: Counting, now: datetime) -> None:
         """Count every settled minute not counted yet (at most KEEP back)."""
@@ -93,8 +97,9 @@ class MinuteCounts:
                 ).result_rows
                 start = _aware(rows[0][0]) + MINUTE if rows and rows[0][1] else edge - KEEP
             if start >= edge:
+                self._counted[signature] = start  # counted ahead (a later instant ran before): ask no more
                 return
-            client.command(*_fill_sql(counting, signature, max(start, edge - KEEP), edge, self._slack))
+            client.command(*_fill_sql(counting, signature, max(start, edge - KEEP), edge))
             self._counted[signature] = edge
             self._expire(client, edge - KEEP)
 
@@ -148,9 +153,7 @@ class MinuteCounts:
         return found
 
 
-def _fill_sql(
-    counting: Counting, signature: str, start: datetime, end: datetime, slack: timedelta
-) -> tuple[str, dict[str, Any]]:
+def _fill_sql(counting: Counting, signature: str, start: datetime, end: datetime) -> tuple[str, dict[str, Any]]:
     index = step_index_expression(counting.blueprint, counting.columns, prefix="m")
     steps = [s.id for s in counting.blueprint.steps]
     params: dict[str, Any] = {
@@ -161,7 +164,7 @@ def _fill_sql(
         "thr": [[round(t * NS) for t in counting.thresholds.get(s, ())] for s in steps],
         "start_ns": _ns(start),
         "end_ns": _ns(end),
-        "scan_from": start - slack,
+        "scan_from": start - counting.slack,
         "scan_to": end,
     }
     service_filter = row_filter(counting.blueprint, params, counting.columns)

@@ -7,14 +7,23 @@ spans: a journey through all 50 steps every `every_s` seconds for `days` days, g
 (INSERT … SELECT from numbers()), 0.3% failing. The rules: 200 of those generated from the objectives, every
 kind included. Cycles are measured one simulated minute apart, after a first cycle that counts the history's
 minutes once (reported separately: it happens once per server start or rule change).
+
+    python -m bench.alert_cycle_cost [--days 3] [--every 4] [--cycles 10] [--baseline-sample 20]
+
+Each cycle is also broken down by query (what it reads and how long it took), so a slow cycle says where.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import random
 import resource
+import shutil
 import statistics
+import sys
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -100,6 +109,38 @@ def two_hundred_rules(graph: Any) -> list[Any]:
     return chosen
 
 
+class TimedClient:
+    """The ClickHouse client, timing each query and command it runs (what a cycle's milliseconds went to)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.times: list[tuple[str, float]] = []  # (what the statement reads or writes, ms)
+
+    def query(self, sql: str, *args: Any, **kwargs: Any) -> Any:
+        return self._timed(self._client.query, sql, *args, **kwargs)
+
+    def command(self, sql: str, *args: Any, **kwargs: Any) -> Any:
+        return self._timed(self._client.command, sql, *args, **kwargs)
+
+    def _timed(self, run: Any, sql: str, *args: Any, **kwargs: Any) -> Any:
+        began = time.perf_counter()
+        try:
+            return run(sql, *args, **kwargs)
+        finally:
+            self.times.append((_what(sql), (time.perf_counter() - began) * 1000))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def _what(sql: str) -> str:
+    """A statement named by its verb and the tables it names: `SELECT otel_traces`, `INSERT …minutes`."""
+    words = sql.split()
+    tables = [w.strip("(),") for prev, w in zip(words, words[1:], strict=False) if prev in ("FROM", "INTO")]
+    tables = [t for t in dict.fromkeys(tables) if t and not t.startswith("(")]
+    return f"{words[0]} {'+'.join(tables) or '-'}" if words else "-"
+
+
 def _cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -124,11 +165,18 @@ def cycle_cost(
     first = evaluate(client, watched, rules, NOW - timedelta(minutes=cycles), minutes)
     assert not first.failures, first.failures
     batched, raw_only, cpu_ms, queries = [], [], [], 0
+    timed = TimedClient(client)
+    per_query: dict[str, list[float]] = {}  # statement (with its place among its kind) -> ms in each cycle
     for m in range(cycles):
         at = NOW - timedelta(minutes=cycles - 1 - m)
         cpu_before = _cpu_s()
-        result = evaluate(client, watched, rules, at, minutes)
+        timed.times.clear()
+        result = evaluate(timed, watched, rules, at, minutes)
         cpu_ms.append((_cpu_s() - cpu_before) * 1000)
+        seen: dict[str, int] = {}
+        for what, ms in timed.times:
+            seen[what] = seen.get(what, 0) + 1
+            per_query.setdefault(f"{what} #{seen[what]}", []).append(ms)
         batched.append(result.elapsed_ms)
         queries = result.queries
         raw_only.append(evaluate(client, watched, rules, at).elapsed_ms)
@@ -155,6 +203,13 @@ def cycle_cost(
         f"load average {figures['load_average_1m']}"
     )
     print(
+        "  where a cycle's time goes (median ms per statement, in the order first run; cycles that did not run "
+        "one count 0):\n    "
+        + "\n    ".join(
+            f"{what}: {statistics.median(ms + [0.0] * (cycles - len(ms))):.0f}" for what, ms in per_query.items()
+        )
+    )
+    print(
         f"  the same without the minute counts (every window from raw spans): median "
         f"{figures['raw_only_cycle_ms_median']:.0f} ms"
     )
@@ -163,3 +218,27 @@ def cycle_cost(
         f"{figures['one_by_one_cycle_ms_estimate']:.0f} ms"
     )
     return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--days", type=float, default=3.0, help="days of history before the cycles (default 3)")
+    parser.add_argument(
+        "--every", type=float, default=4.0, help="seconds between journeys through the 50 steps (default 4)"
+    )
+    parser.add_argument("--cycles", type=int, default=10, help="cycles measured, a simulated minute apart (default 10)")
+    parser.add_argument(
+        "--baseline-sample", type=int, default=20, help="rules evaluated one by one for the baseline (default 20)"
+    )
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="touchpoint-bench-cycle-cost-"))
+    try:
+        figures = cycle_cost(workdir, args.days, args.every, args.cycles, args.baseline_sample)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(json.dumps({"cycle_cost": figures}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
