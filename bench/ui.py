@@ -12,8 +12,11 @@ errors and 5% unmapped noise. A full server runs in this process (state API, ale
     (cold) call apart. Baseline in the same run: the state computed inline for every call, as it would be
     without the shared per-refresh state (compute_state on the same window), which is what the callback
     would otherwise cost.
-(b) First render of each page: from navigation until its figures are drawn, in a fresh browser profile
-    (cold: scripts downloaded) and again (warm). Skipped without /usr/bin/chromium.
+(b) First render of each page, in a real headless Chromium: ms from navigation until its frame (the
+    layout's shell), its content (the first figures in numbers: cards, KPIs, tables) and its charts are shown,
+    timed inside the page (a MutationObserver and the next animation frame), in a fresh browser profile
+    (cold: scripts downloaded, parsed) and again (warm). The target, 2 s, is on the content. Skipped without
+    /usr/bin/chromium.
 Prints the figures, then a JSON line.
 """
 
@@ -67,11 +70,7 @@ def blueprint_document() -> dict[str, Any]:
                     "latency": {"percentile": 95, "threshold_ms": 800},
                     "max_wait_s": 30,
                 },
-                **(
-                    {"touchpoint": "web"}
-                    if LANES[i % 5 if i % 10 else 0] in ("customer", "frontstage")
-                    else {}
-                ),
+                **({"touchpoint": "web"} if LANES[i % 5 if i % 10 else 0] in ("customer", "frontstage") else {}),
             }
         )
     return {
@@ -114,10 +113,7 @@ FROM (SELECT number AS n, intDiv(number, {STEPS}) AS j, number % {STEPS} AS i, c
 def render_payload(dependencies: list[dict[str, Any]], view: dict[str, Any], tick: int) -> dict[str, Any]:
     """The POST the browser sends for the blueprint page's `render` callback."""
     entry = next(d for d in dependencies if d["output"].startswith("..blueprint-graph.figure"))
-    outputs = [
-        dict(zip(("id", "property"), o.rsplit(".", 1), strict=True))
-        for o in entry["output"][2:-2].split("...")
-    ]
+    outputs = [dict(zip(("id", "property"), o.rsplit(".", 1), strict=True)) for o in entry["output"][2:-2].split("...")]
     return {
         "output": entry["output"],
         "outputs": outputs,
@@ -148,9 +144,7 @@ def bench_callback(url: str, calls: int, refresh_s: float) -> dict[str, Any]:
         if reply.status_code != 200:
             raise SystemExit(f"render callback answered {reply.status_code}: {reply.text[:300]}")
         if tick % 10 == 9:
-            time.sleep(
-                refresh_s
-            )  # let the shared state go stale: the next call is served it and refreshes it
+            time.sleep(refresh_s)  # let the shared state go stale: the next call is served it and refreshes it
     warm = timings[1:]
     return {
         "cold_ms": round(timings[0], 1),
@@ -172,51 +166,93 @@ def bench_inline_state(client: Any, blueprint: Any, repeat: int) -> dict[str, An
     for _ in range(repeat):
         now = datetime.now(UTC)
         began = time.perf_counter()
-        compute_state(
-            client, blueprint, now - timedelta(seconds=WINDOW_S), now, now, state_options(Settings())
-        )
+        compute_state(client, blueprint, now - timedelta(seconds=WINDOW_S), now, now, state_options(Settings()))
         timings.append((time.perf_counter() - began) * 1000)
     return {"p50_ms": round(statistics.median(timings), 1), "max_ms": round(max(timings), 1), "runs": repeat}
 
 
+# Per page: its frame (the shell drawn from the layout), its content (the first figures in numbers: tiles,
+# tables) and its charts drawn. The target is on the content: "first render" in the issue's words.
+PAGES = {
+    "overview": ("/", "#_pages_content h1", "#overview-card-bench .tp-score", "#overview-card-bench .js-plotly-plot"),
+    "blueprint": (
+        "/blueprint?bp=bench",
+        ".tp-controls",
+        "#blueprint-summary .tp-kpi",
+        "#blueprint-graph .annotation-text-g",
+    ),
+    "step": ("/step?bp=bench&step=step-5", ".tp-title", "#step-errors-table", "#step-trends .js-plotly-plot"),
+    "journey": (
+        "/journey?bp=bench&key={journey}",
+        ".tp-title",
+        "#journey-figures .tp-kpi",
+        "#journey-waterfall .main-svg",
+    ),
+    "alerts": ("/alerts", ".tp-controls", "#alerts-groups a", "#alerts-groups a"),
+    "editor": ("/editor?bp=bench", ".tp-controls", "#editor-valid", "#editor-preview .annotation-text-g"),
+}
+MARKS = ("frame", "content", "figures")
+TARGET_MS = 2000
+# Injected into every document before its scripts: note when each selector first matches, at the next frame
+# (when it is painted), in ms since navigation started. Timed in the page, so a busy page cannot make the
+# polling below late.
+WATCH = """
+window.__tpShown = {};
+(function (wanted) {
+  function look() {
+    wanted.forEach(function (pair) {
+      if (!(pair[0] in window.__tpShown) && document.querySelector(pair[1])) {
+        window.__tpShown[pair[0]] = null;
+        requestAnimationFrame(function () { window.__tpShown[pair[0]] = performance.now(); });
+      }
+    });
+  }
+  new MutationObserver(look).observe(document, {childList: true, subtree: true, attributes: true});
+})(%s);
+"""
+
+
 def bench_pages(url: str, journey: str) -> dict[str, Any]:
-    """Per page: ms from navigation until the page's frame shows (shell) and until its figures are drawn."""
+    """Per page: ms from navigation until its frame, its content and its charts are shown, in a fresh
+    browser profile (cold: scripts downloaded) and again (warm)."""
     from browser_site import chromium
 
-    pages = {
-        "overview": ("/", "#_pages_content h1", "#overview-card-bench .js-plotly-plot"),
-        "blueprint": ("/blueprint?bp=bench", ".tp-controls", "#blueprint-graph .annotation-text-g"),
-        "step": ("/step?bp=bench&step=step-5", ".tp-title", "#step-trends .js-plotly-plot"),
-        "journey": (f"/journey?bp=bench&key={journey}", ".tp-title", "#journey-waterfall .main-svg"),
-        "alerts": ("/alerts", ".tp-controls", "#alerts-list > *"),
-        "editor": ("/editor?bp=bench", ".tp-controls", "#editor-preview .annotation-text-g"),
-    }
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as profile:
         driver = chromium(Path(profile))
         try:
             for attempt in ("cold", "warm"):
-                for name, (path, shell, figures) in pages.items():
-                    began = time.perf_counter()
-                    driver.get(url + path)
-                    shown = _until_drawn(driver, shell, path)
-                    drawn = _until_drawn(driver, figures, path)
-                    results.setdefault(name, {})[attempt] = {
-                        "shell_ms": round((shown - began) * 1000),
-                        "figures_ms": round((drawn - began) * 1000),
-                    }
+                for name, (path, *selectors) in PAGES.items():
+                    marks = [[mark, css.format(journey=journey)] for mark, css in zip(MARKS, selectors, strict=True)]
+                    watch = driver.execute_cdp_cmd(
+                        "Page.addScriptToEvaluateOnNewDocument", {"source": WATCH % json.dumps(marks)}
+                    )
+                    try:
+                        driver.get(url + path.format(journey=journey))
+                        shown = _until_shown(driver, path)
+                    finally:
+                        driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", watch)
+                    results.setdefault(name, {})[attempt] = {f"{mark}_ms": round(shown[mark]) for mark in MARKS}
         finally:
             driver.quit()
     return results
 
 
-def _until_drawn(driver: Any, css: str, path: str) -> float:
+def _until_shown(driver: Any, path: str) -> dict[str, float]:
     deadline = time.monotonic() + 60
-    while not driver.find_elements("css selector", css):
+    while True:
+        shown = driver.execute_script("return window.__tpShown || {}")
+        if all(shown.get(mark) is not None for mark in MARKS):
+            return shown  # type: ignore[no-any-return]
         if time.monotonic() > deadline:
-            raise SystemExit(f"page {path} drew nothing matching {css} in 60 s")
-        time.sleep(0.02)
-    return time.perf_counter()
+            missing = [mark for mark in MARKS if shown.get(mark) is None]
+            raise SystemExit(f"page {path} did not show its {', '.join(missing)} in 60 s")
+        time.sleep(0.05)
+
+
+def _verdict(*content_ms: int) -> str:
+    worst = max(content_ms)
+    return f"ok (<= {TARGET_MS})" if worst <= TARGET_MS else f"MISSES {TARGET_MS} by {worst - TARGET_MS} ms"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -270,11 +306,15 @@ def main(argv: list[str] | None = None) -> int:
                 print("(b) page renders skipped (--no-browser, or no /usr/bin/chromium)")
             else:
                 pages = bench_pages(running.url, "j-100")
+                print(
+                    f"(b) first render, ms from navigation: frame / content / charts (target: content <= {TARGET_MS})"
+                )
                 for name, runs in pages.items():
                     cold, warm = runs["cold"], runs["warm"]
                     print(
-                        f"(b) {name:9} frame {cold['shell_ms']:5} ms, figures {cold['figures_ms']:5} ms "
-                        f"(fresh browser); again {warm['shell_ms']} / {warm['figures_ms']} ms (target 2000)"
+                        f"    {name:9} fresh browser {cold['frame_ms']:5} / {cold['content_ms']:5} / "
+                        f"{cold['figures_ms']:5}; again {warm['frame_ms']:5} / {warm['content_ms']:5} / "
+                        f"{warm['figures_ms']:5}  {_verdict(cold['content_ms'], warm['content_ms'])}"
                     )
         finally:
             running.stop()
