@@ -164,18 +164,20 @@ def _span_stats(
 ) -> tuple[SpanStats, int]:
     """The span figures for `needs` (long windows from the minute counts when given) and the queries taken."""
     long = {i for i in needs.intervals if minutes is not None and i.length_s >= LONG.total_seconds()}
-    parts = {i: split(i, now) for i in long}
+    counting, counted_to = None, None
+    if long and minutes is not None:
+        thresholds = {s: tuple(sorted(t)) for s, t in needs.slow_s.items()}
+        counting = Counting(target.blueprint, thresholds, columns, target.slack)
+        counted_to = minutes.fill(client, counting, now)  # the raw query answers every minute after this
+    parts = {i: split(i, now, counted_to) for i in long}
     raw_intervals = (needs.intervals - long) | {raw for _, raw in parts.values() if raw is not None}
     raw_needs = needs.with_intervals(frozenset(raw_intervals))
     sql, params = span_stats_query(target.blueprint, raw_needs, now, target.slack, columns)
     raw = span_stats_from_rows(
         client.query(sql, parameters=params).result_rows, target.blueprint, raw_needs, now
     )
-    if not long or minutes is None:
+    if counting is None or minutes is None:
         return raw, 1
-    thresholds = {s: tuple(sorted(t)) for s, t in needs.slow_s.items()}
-    counting = Counting(target.blueprint, thresholds, columns, target.slack)
-    minutes.fill(client, counting, now)
     ranges = sorted({span for span, _ in parts.values() if span is not None})
     counted = minutes.windows(client, counting, ranges)
     windows = dict(raw.windows)

@@ -19,6 +19,7 @@ from alerts.store import AlertStore
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
+MINUTE = timedelta(minutes=1)
 
 
 @pytest.fixture
@@ -53,6 +54,27 @@ def test_long_windows_from_minute_counts_give_the_raw_answer(spans) -> None:  # 
 
 def minute_total(client) -> int:  # noqa: ANN001
     return int(client.query(f"SELECT sum(spans) FROM {MINUTES}").result_rows[0][0])
+
+
+def test_minutes_waiting_for_their_batch_are_answered_from_raw_spans(spans) -> None:  # noqa: ANN001
+    def failing_auth_from_15_minutes_before_now(at: datetime, n: int) -> Shape:
+        return Shape(fail=frozenset({"auth"})) if at >= NOW - 15 * MINUTE else USUAL
+
+    insert(spans, traffic(NOW - 3 * HOUR, NOW + 10 * MINUTE, 5, failing_auth_from_15_minutes_before_now))
+    watched = {"shop": Watched.of(shop())}
+    rules = [BurnRateRule(id="auth-burn", blueprint="shop", step="auth")]
+    minutes = MinuteCounts()
+    evaluate(spans, watched, rules, NOW, minutes)
+    counted_at_now = minute_total(spans)
+
+    later = evaluate(spans, watched, rules, NOW + 3 * MINUTE, minutes)  # 3 settled minutes: not a batch yet
+    counted_later = minute_total(spans)
+    raw = evaluate(spans, watched, rules, NOW + 3 * MINUTE)
+    evaluate(spans, watched, rules, NOW + 5 * MINUTE, minutes)  # 5 settled minutes: counted
+
+    assert counted_later == counted_at_now
+    assert later.signals[0].value == pytest.approx(raw.signals[0].value, rel=0.02)
+    assert minute_total(spans) > counted_at_now
 
 
 def test_each_minute_is_counted_once_even_across_a_restart(spans) -> None:  # noqa: ANN001
