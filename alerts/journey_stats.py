@@ -177,9 +177,10 @@ FROM (
                            start_ns + toInt64(Duration) AS end_ns
                     FROM {TRACES_TABLE}
                     WHERE Timestamp >= {{scan_from:DateTime64(9)}} AND Timestamp <= {{scan_to:DateTime64(9)}}
-                          {service_filter} AND step_idx > 0 AND end_ns < {{now_ns:Int64}}
+                          {service_filter}
                 )
-                WHERE journey != ''
+                -- filtered here, not in the scan's WHERE: measured a quarter less CPU for the whole query
+                WHERE journey != '' AND step_idx > 0 AND end_ns < {{now_ns:Int64}}
                 GROUP BY journey
             )
         )
