@@ -26,9 +26,7 @@ class Counting:
         self.gate = threading.Event()
         self.gate.set()
 
-    def __call__(
-        self, blueprint: Any, start: datetime, end: datetime, now: datetime, background: bool
-    ) -> Any:
+    def __call__(self, blueprint: Any, start: datetime, end: datetime, now: datetime, background: bool) -> Any:
         self.gate.wait(5)
         self.calls.append((start, end))
         self.background.append(background)
@@ -103,3 +101,57 @@ def test_several_states_are_asked_for_at_once_and_a_failure_comes_back_as_its_er
 
     assert good.blueprint_id == "order"
     assert isinstance(bad, RuntimeError) and str(bad) == "ClickHouse refused"
+
+
+class Overlapping:
+    """Computes a state, counting how many computations run at once; `gate` holds every one back."""
+
+    def __init__(self) -> None:
+        self.running = 0
+        self.most = 0
+        self.background: list[bool] = []
+        self.gate = threading.Event()
+        self._lock = threading.Lock()
+
+    def __call__(self, blueprint: Any, start: datetime, end: datetime, now: datetime, background: bool) -> Any:
+        with self._lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            if background:
+                self.gate.wait(5)
+            with self._lock:
+                self.background.append(background)
+            return state()
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+def test_work_nobody_waits_for_runs_one_computation_at_a_time() -> None:
+    compute = Overlapping()
+    states = LiveStates(compute, fresh_s=60)
+
+    for hours in (1, 2, 3):
+        states.prefetch(BLUEPRINT, 3600, NOW - timedelta(hours=hours), NOW)
+    time.sleep(0.2)
+    compute.gate.set()
+    deadline = time.monotonic() + 5
+    while len(compute.background) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+    assert compute.most == 1 and compute.background == [True, True, True]
+
+
+def test_a_viewer_does_not_wait_behind_queued_background_work() -> None:
+    compute = Overlapping()
+    states = LiveStates(compute, fresh_s=60)
+    states.prefetch(BLUEPRINT, 3600, NOW - timedelta(hours=2), NOW)  # holds the background queue at the gate
+    states.prefetch(BLUEPRINT, 3600, None, NOW)  # queued behind it
+    time.sleep(0.1)
+
+    served = states.live(BLUEPRINT, 3600, NOW)  # would wait for the gate if it stayed queued
+
+    assert served.blueprint_id == "order"
+    assert compute.background == [False]  # computed for the viewer, at full speed, while the gate is shut
+    compute.gate.set()

@@ -4,6 +4,10 @@ A live window ("the last hour") is recomputed at most once per `fresh_s`: the fi
 for nothing — they get the previous state while a worker thread computes the next (stale-while-revalidate);
 only the very first request for a window waits for its computation. A past window (playback) is computed
 once and kept. Keys carry the blueprint's version, so an edited blueprint is never drawn with old figures.
+
+Computations nobody waits for (refreshes, prefetches, the previous period a page peeks at) run one at a time,
+on one core: together they would take every core of a small machine just as a page is being opened. A
+viewer who asks for a window that is still queued behind them has it computed at once, at full speed.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ class _Entry:
     state: BlueprintState | None = None
     computed_at: float = 0.0
     pending: Future[BlueprintState] | None = None
+    background: bool = False  # whether `pending` runs in the background queue
 
 
 class LiveStates:
@@ -42,7 +47,8 @@ class LiveStates:
         self._keep = keep
         self._entries: OrderedDict[tuple[Any, ...], _Entry] = OrderedDict()
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dashboard-state")
+        self._waited = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dashboard-state")
+        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dashboard-state-background")
 
     def live(self, blueprint: Any, length_s: float, now: datetime) -> BlueprintState:
         """The state of the `length_s` seconds up to `now`; at most `fresh_s` old once first computed."""
@@ -97,7 +103,9 @@ class LiveStates:
                 if time.monotonic() - entry.computed_at > fresh_s and entry.pending is None:
                     self._start(entry, blueprint, length_s, end, now, background=True)
                 return entry.state
-            return entry.pending or self._start(entry, blueprint, length_s, end, now, background=not waiting)
+            if entry.pending is not None and not (waiting and entry.background and entry.pending.cancel()):
+                return entry.pending  # running already (or someone waits for it): wait for that one
+            return self._start(entry, blueprint, length_s, end, now, background=not waiting)
 
     def _start(
         self,
@@ -125,7 +133,8 @@ class LiveStates:
             return state
 
         asked = time.monotonic()
-        entry.pending = self._pool.submit(run)
+        entry.pending = (self._background if background else self._waited).submit(run)
+        entry.background = background
         return entry.pending
 
     def _evict(self) -> None:
