@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from alerts.span_stats import NS, Interval, _ns, row_filter
+from alerts.span_stats import NS, Interval, _ns
 from alerts.sql_conditions import any_of, every
+from alerts.step_binding import row_filter, step_index
 from blueprints.selectors import (
     TRACE_COLUMNS,
     SpanColumns,
     SqlFragment,
     journey_attribute_expression,
-    step_index_expression,
 )
 from collectors.schema import TRACES_TABLE
 
@@ -104,7 +104,7 @@ def journey_stats_query(
 ) -> tuple[str, dict[str, Any]]:
     """The SQL and parameters answering `needs` for `blueprint` at `now`."""
     steps = [step.id for step in blueprint.steps]
-    index = step_index_expression(blueprint, columns)
+    index = step_index(blueprint, columns)
     journey = journey_key(blueprint, columns)
     now_ns = _ns(now)
     params: dict[str, Any] = {

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from alerts.span_stats import NS, Interval, StepWindow, _ns, row_filter
+from alerts.span_stats import NS, Interval, StepWindow, _ns
+from alerts.step_binding import row_filter, step_index
 from blueprints.selectors import TRACE_COLUMNS, SpanColumns, step_index_expression
 from collectors.schema import TRACES_TABLE, Migration, register_migration
 
@@ -169,7 +170,7 @@ class MinuteCounts:
 
 
 def _fill_sql(counting: Counting, signature: str, start: datetime, end: datetime) -> tuple[str, dict[str, Any]]:
-    index = step_index_expression(counting.blueprint, counting.columns, prefix="m")
+    index = step_index(counting.blueprint, counting.columns, prefix="m")
     steps = [s.id for s in counting.blueprint.steps]
     params: dict[str, Any] = {
         **index.params,

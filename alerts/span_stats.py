@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from alerts.sql_conditions import every
-from blueprints.selectors import TRACE_COLUMNS, SpanColumns, binding_filter, step_index_expression
+from alerts.step_binding import row_filter, step_index
+from blueprints.selectors import TRACE_COLUMNS, SpanColumns
 from collectors.schema import TRACES_TABLE
 
 NS = 1_000_000_000
@@ -111,7 +112,7 @@ def span_stats_query(
     `columns` says where the convention attributes live (blueprints.trace_columns).
     """
     steps = [step.id for step in blueprint.steps]
-    index = step_index_expression(blueprint, columns)
+    index = step_index(blueprint, columns)
     now_ns = _ns(now)
     intervals = sorted(needs.intervals)
     slots = _slots(needs, steps)
@@ -193,17 +194,6 @@ def _slots(needs: SpanNeeds, steps: Sequence[str]) -> list[list[float | None]]:
     per_step = [sorted(needs.slow_s.get(step, ())) for step in steps]
     width = max((len(t) for t in per_step), default=0)
     return [[t[k] if k < len(t) else None for t in per_step] for k in range(width)]
-
-
-def row_filter(blueprint: Any, params: dict[str, Any], columns: SpanColumns = TRACE_COLUMNS) -> str:
-    """`AND (…)` keeping only the rows some step could bind (blueprints.selectors.binding_filter), so that
-    ClickHouse reads only their ranges of `otel_traces`; '' when any row could be bound. Adds its parameters
-    to `params`."""
-    found = binding_filter(blueprint, columns)
-    if found is None:
-        return ""
-    params.update(found.params)
-    return f"AND {found.sql}"
 
 
 def _ns(moment: datetime) -> int:
