@@ -7,6 +7,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from alert_journeys import COLUMNS
 
 from alerts.step_binding import exact_pairs, row_filter, step_index
 from blueprints.selectors import binding_filter, step_index_expression
@@ -37,16 +38,7 @@ def spans(ch):  # noqa: ANN001, ANN201
     ch.insert(
         "otel_traces",
         [[AT, f"t{n}", f"s{n}", span, service, {}, 1000, "Ok"] for n, (service, span) in enumerate(SPANS)],
-        column_names=[
-            "Timestamp",
-            "TraceId",
-            "SpanId",
-            "SpanName",
-            "ServiceName",
-            "SpanAttributes",
-            "Duration",
-            "StatusCode",
-        ],
+        column_names=COLUMNS,
     )
     return ch
 
