@@ -76,9 +76,7 @@ class LiveStates:
         """Start computing a window in the background (playback's next frame, a start-up warm-up)."""
         self._ask(blueprint, length_s, end, now, waiting=False)
 
-    def peek(
-        self, blueprint: Any, length_s: float, end: datetime | None, now: datetime
-    ) -> BlueprintState | None:
+    def peek(self, blueprint: Any, length_s: float, end: datetime | None, now: datetime) -> BlueprintState | None:
         """The state if one is at hand (however old), else None — and it is being computed for next time."""
         found = self._ask(blueprint, length_s, end, now, waiting=False)
         return None if isinstance(found, Future) else found
@@ -121,9 +119,7 @@ class LiveStates:
             if end is None:  # a refresh computes up to the moment it runs, not the moment it was asked for
                 at = now + timedelta(seconds=time.monotonic() - asked)
             try:
-                state = self._compute(
-                    blueprint, at - timedelta(seconds=length_s), at, max(at, now), background
-                )
+                state = self._compute(blueprint, at - timedelta(seconds=length_s), at, max(at, now), background)
             except BaseException:
                 with self._lock:
                     entry.pending = None
