@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from alerts.span_stats import NS, Interval, _ns
-from alerts.sql_conditions import any_of, every
 from alerts.step_binding import row_filter, step_index
 from blueprints.selectors import (
     TRACE_COLUMNS,
@@ -23,6 +22,7 @@ from blueprints.selectors import (
     SqlFragment,
     journey_attribute_expression,
 )
+from blueprints.sql_conditions import any_of, every
 from collectors.schema import TRACES_TABLE
 
 START = ""  # the step id standing for "before the journey's first step" and "nothing yet"

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from alerts.sql_conditions import every
 from alerts.step_binding import row_filter, step_index
 from blueprints.selectors import TRACE_COLUMNS, SpanColumns
+from blueprints.sql_conditions import every
 from collectors.schema import TRACES_TABLE
 
 NS = 1_000_000_000

@@ -27,6 +27,7 @@ from blueprints.selectors import (
     journey_attribute_expression,
     step_index_expression,
 )
+from blueprints.sql_conditions import any_of, every
 from blueprints.trace_columns import ACTOR_EXPRESSION
 from collectors.schema import TRACES_TABLE
 
@@ -183,25 +184,25 @@ cells AS (
         sum(toFloat64(duration_ns)) AS duration_sum_ns,
         quantilesState({quantiles})(duration_ns) AS duration_q,
         countIf(duration_ns > arrayElement({{q_latency:Array(UInt64)}}, step)) AS slow,
-        countIf(start_ns < {{q_reference:Int64}} AND end_ns > {{q_reference:Int64}}) AS in_flight,
+        countIf({every("start_ns < {q_reference:Int64}", "end_ns > {q_reference:Int64}")}) AS in_flight,
         countIf(prev != 0) AS waits,
         sumIf(toFloat64(wait), prev != 0) AS wait_sum_ns,
         quantilesStateIf({wait_quantiles})(wait, prev != 0) AS wait_q,
-        countIf(prev != 0 AND wait > arrayElement({{q_max_wait:Array(Int64)}}, step)) AS long_waits,
-        countIf(head AND began) AS journeys,
-        countIf(head AND began AND completed) AS completed_journeys,
-        countIf(head AND began AND bitAnd(verdict, 64) != 0) AS conforming,
-        countIf(head AND began AND bitAnd(verdict, 16) != 0) AS repeats,
-        countIf(head AND began AND completed AND bitAnd(verdict, 32) != 0) AS first_contact,
-        sumIf(toFloat64(lead_ns), head AND began AND completed) AS lead_sum_ns,
-        sumIf(toFloat64(busy_ns), head AND began AND completed) AS busy_sum_ns,
-        countIf(began AND completed AND handoff) AS handoffs_sum,
+        countIf({every("prev != 0", "wait > arrayElement({q_max_wait:Array(Int64)}, step)")}) AS long_waits,
+        countIf({every("head", "began")}) AS journeys,
+        countIf({every("head", "began", "completed")}) AS completed_journeys,
+        countIf({every("head", "began", "bitAnd(verdict, 64) != 0")}) AS conforming,
+        countIf({every("head", "began", "bitAnd(verdict, 16) != 0")}) AS repeats,
+        countIf({every("head", "began", "completed", "bitAnd(verdict, 32) != 0")}) AS first_contact,
+        sumIf(toFloat64(lead_ns), {every("head", "began", "completed")}) AS lead_sum_ns,
+        sumIf(toFloat64(busy_ns), {every("head", "began", "completed")}) AS busy_sum_ns,
+        countIf({every("began", "completed", "handoff")}) AS handoffs_sum,
         -- bit positions are step indexes - 1
         sumMapIf(bitPositionsToArray(skipped_mask), arrayResize([toUInt64(1)], bitCount(skipped_mask)),
-                 head AND began)
+                 {every("head", "began")})
             AS skipped_bits,
         sumMapIf([last_step], [toUInt64(cause = 1)], [toUInt64(cause = 2)], [toUInt64(cause = 3)],
-                 head AND bitAnd(verdict, 4) != 0) AS drop_off
+                 {every("head", "bitAnd(verdict, 4) != 0")}) AS drop_off
     FROM (
         SELECT
             toUInt16(meta % 65536) AS step,
@@ -209,8 +210,7 @@ cells AS (
             intDiv(meta, 65536) % 2 AS err,
             span_end - span_start AS duration_ns, span_start AS start_ns, span_end AS end_ns,
             greatest(toInt64(0), span_start - prev_end) AS wait,
-            prev != 0 AND (actor != prev_actor OR intDiv(meta, 131072) % 8 != intDiv(prev_meta, 131072) % 8)
-                AS handoff,
+            {_HANDOFF} AS handoff,
             intDiv(span_start - {{q_origin:Int64}}, {{q_bucket:Int64}}) AS bucket,
             prev = 0 AS head,
             bitAnd(verdict, 1) != 0 AS began,
@@ -281,6 +281,10 @@ JOURNEY_COLUMNS = (
 )
 
 
+# a journey's work changes hands between two spans done by different actors or in different lanes
+_HANDOFF = every(
+    "prev != 0", any_of("actor != prev_actor", "intDiv(meta, 131072) % 8 != intDiv(prev_meta, 131072) % 8")
+)
 _COLLECTED = {"starts": "start_ns", "ends": "end_ns", "metas": "meta", "actors": "actor"}
 
 

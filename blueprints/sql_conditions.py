@@ -1,11 +1,11 @@
-"""Conditions for the conditional aggregates of the alert queries (countIf, sumIf, quantileIf …).
+"""Conditions for conditional aggregates (countIf, sumIf, quantileIf …) of the live-state and alert queries.
 
 ClickHouse evaluates `a AND b` and `a OR b` lazily (short-circuit): `b` is computed only for the rows `a`
 leaves open. Inside an aggregate over ARRAY JOIN output or subquery columns, that laziness re-runs the
 expressions behind `b` once per aggregate for a masked subset of rows, and a query with twenty windows spent
-three quarters of its time doing so (measured: the journey query went from ~0.9 s to ~0.3 s on 80,000
-journey steps). The comparisons we combine are cheap and never fail, so they are combined eagerly with
-`bitAnd` / `bitOr` on their 0/1 results instead.
+three quarters of its time doing so (measured: the alerts' journey query went from ~0.9 s to ~0.3 s on 80,000
+journey steps; the live state's journey query over 1M spans lost about 8%). The comparisons we combine are
+cheap and never fail, so they are combined eagerly with `bitAnd` / `bitOr` on their 0/1 results instead.
 """
 
 from __future__ import annotations
