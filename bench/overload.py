@@ -110,8 +110,8 @@ def probe_ui(url: str, stop: threading.Event, every_s: float = 0.2) -> Latencies
 
 
 def probe_blueprint_page(url: str, stop: threading.Event, every_s: float = 1.0) -> Latencies:
-    """POST the live blueprint page's render callback, as its auto-refresh does, until stopped."""
-    from bench.ui import render_payload
+    """POST the live blueprint page's callbacks (`render`, then `draw`), as its auto-refresh does, until stopped."""
+    from bench.ui import draw_payload, render_payload
 
     found = Latencies()
     view = {"bp": BLUEPRINT, "range": "15m", "end": None, "step": None, "paused": False}
@@ -126,6 +126,11 @@ def probe_blueprint_page(url: str, stop: threading.Event, every_s: float = 1.0) 
                     url + "/_dash-update-component", json=render_payload(dependencies, view, tick), timeout=60
                 )
                 ok = reply.status_code == 200
+                if ok:
+                    reply = session.post(
+                        url + "/_dash-update-component", json=draw_payload(dependencies, reply), timeout=60
+                    )
+                    ok = reply.status_code == 200
             except requests.RequestException:
                 ok = False
             if ok:

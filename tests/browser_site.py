@@ -8,6 +8,7 @@ two alert cycles run, so alerts are firing when the pages load.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Callable
@@ -83,6 +84,40 @@ def wait_until(condition: Callable[[], Any], seconds: float) -> Any:
             return found
         time.sleep(0.2)
     raise AssertionError(f"still not true after {seconds:.0f} s")
+
+
+# Injected before a page's scripts: the animation frame (its start, in ms since navigation) in which each named
+# selector was first painted. Two things painted in the same frame have the same number.
+_PAINTED = """
+window.__painted = {};
+new MutationObserver(function () {
+  Object.keys(%s).forEach(function (name) {
+    var marks = %s;
+    if (!(name in window.__painted) && document.querySelector(marks[name])) {
+      window.__painted[name] = null;
+      requestAnimationFrame(function (frame) { window.__painted[name] = frame; });
+    }
+  });
+}).observe(document, {childList: true, subtree: true, attributes: true});
+"""
+
+
+def painted_frames(driver: Any, url: str, marks: dict[str, str], seconds: float = 40) -> dict[str, float]:
+    """Open `url` and return, per name in `marks` (name -> CSS selector), the frame it was first painted in."""
+    marks_json = json.dumps(marks)
+    watch = driver.execute_cdp_cmd(
+        "Page.addScriptToEvaluateOnNewDocument", {"source": _PAINTED % (marks_json, marks_json)}
+    )
+    try:
+        driver.get(url)
+
+        def painted() -> dict[str, float] | None:
+            found = driver.execute_script("return window.__painted || {}")
+            return found if all(found.get(name) is not None for name in marks) else None
+
+        return wait_until(painted, seconds)  # type: ignore[no-any-return]
+    finally:
+        driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", watch)
 
 
 def chromium(profile: Path) -> Any:

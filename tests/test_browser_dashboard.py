@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_site import CHROMEDRIVER, CHROMIUM, chromium, screenshot, start_site, wait_until
+from browser_site import CHROMEDRIVER, CHROMIUM, chromium, painted_frames, screenshot, start_site, wait_until
 
 pytestmark = [
     pytest.mark.browser,
@@ -85,6 +85,16 @@ def test_the_live_blueprint_draws_steps_with_health_and_figures(site: Any, brows
     assert "live" in text(browser, "blueprint-status")
     assert fits_the_window(browser)
     screenshot(browser, "blueprint")
+
+
+def test_the_blueprint_shows_its_figures_in_numbers_before_the_swimlane_is_drawn(site: Any, browser: Any) -> None:
+    frames = painted_frames(
+        browser,
+        site.url + "/blueprint?bp=online-order&range=1h",
+        {"kpis": "#blueprint-summary .tp-kpi", "swimlane": "#blueprint-graph .annotation-text-g"},
+    )
+
+    assert frames["kpis"] < frames["swimlane"], frames
 
 
 def test_clicking_a_step_shows_its_figures_and_puts_it_in_the_url(site: Any, browser: Any) -> None:

@@ -28,6 +28,7 @@ from app.pages._view import (
     window_of,
 )
 from blueprints.state import StateUnavailable
+from blueprints.state_model import BlueprintState
 
 dash.register_page(__name__, path="/blueprint", name="Blueprint", title="Live blueprint · Touchpoint")
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ SUMMARY = "blueprint-summary"
 DETAIL = "blueprint-detail"
 STATUS = "blueprint-status"
 QUERY = "blueprint-query"
+DRAWN = "blueprint-drawn"
 PLAY_EVERY_MS = 1500
 
 
@@ -94,6 +96,7 @@ def layout(**query: str) -> html.Div:
     return html.Div(
         [
             dcc.Store(id=VIEW, data=view),
+            dcc.Store(id=DRAWN),
             dcc.Interval(
                 id=REFRESH, interval=app.settings.refresh_ms, disabled=bool(view["paused"] or view["end"])
             ),
@@ -142,26 +145,26 @@ def change_view(
 
 
 @callback(
-    Output(GRAPH, "figure"),
     Output(SUMMARY, "children"),
     Output(DETAIL, "children"),
     Output(STATUS, "children"),
     Output(STATUS, "className"),
     Output(REFRESH, "disabled"),
     Output(PAUSE, "children"),
+    Output(DRAWN, "data"),
     Input(VIEW, "data"),
     Input(REFRESH, "n_intervals"),
 )
 def render(view: dict[str, Any], _tick: int) -> tuple[Any, ...]:
-    """Draw the view: the swimlane with the state of its window, the headline and the side panel."""
+    """The headline and the side panel of the view; the swimlane follows through `draw`, so the figures in
+    numbers are shown while the browser is still drawing the swimlane."""
     began = time.perf_counter()
     app = context()
     blueprint = find_blueprint(app, view.get("bp"))
     if blueprint is None:
         message = html.Div(f"No blueprint '{view.get('bp')}'.", className="tp-error")
-        return {}, message, None, "", "tp-live paused", True, "Pause"
+        return message, None, "", "tp-live paused", True, "Pause", drawn(view, None)
     design = map_design(blueprint)
-    found = time.perf_counter()
     now = datetime.now(UTC)
     start, end, live = window_of(view, now)
     length = RANGES[view["range"]]
@@ -170,15 +173,7 @@ def render(view: dict[str, Any], _tick: int) -> tuple[Any, ...]:
     except StateUnavailable as exc:
         log.warning("blueprint page has no state", extra={"blueprint": design.id, "error": str(exc)})
         error = html.Div(str(exc), className="tp-error")
-        return (
-            build_blueprint_figure(design),
-            build_summary(design, None, live),
-            error,
-            "",
-            "tp-live paused",
-            True,
-            "Pause",
-        )
+        return build_summary(design, None, live), error, "", "tp-live paused", True, "Pause", drawn(view, None)
     stated = time.perf_counter()
     if not live:  # playback: have the next frame ready before it is asked for
         live_states(app).prefetch(blueprint, length, end + timedelta(seconds=length), now)
@@ -192,25 +187,55 @@ def render(view: dict[str, Any], _tick: int) -> tuple[Any, ...]:
     paused = bool(view.get("paused")) or not live
     age = max(0.0, (now - state.generated_at).total_seconds())
     status = "replay" if not live else ("paused" if view.get("paused") else f"live · {age:.0f} s ago")
-    figure = build_blueprint_figure(design, state, selected=step)
     log.debug(
-        "blueprint page drawn",
+        "blueprint page figures",
         extra={
             "blueprint": design.id,
-            "find_ms": round((found - began) * 1000, 1),
-            "state_ms": round((stated - found) * 1000, 1),
-            "draw_ms": round((time.perf_counter() - stated) * 1000, 1),
+            "state_ms": round((stated - began) * 1000, 1),
+            "panels_ms": round((time.perf_counter() - stated) * 1000, 1),
         },
     )
     return (
-        figure,
         build_summary(design, state, live),
         detail,
         status,
         "tp-live paused" if paused else "tp-live",
         paused,
         "Resume" if view.get("paused") else "Pause",
+        drawn(view, state),
     )
+
+
+def drawn(view: dict[str, Any], state: BlueprintState | None) -> dict[str, Any]:
+    """What `render` showed, for `draw` to follow: the view, and when its state was computed (None: no state)."""
+    return {"view": view, "generated_at": state.generated_at.isoformat() if state is not None else None}
+
+
+@callback(Output(GRAPH, "figure"), Input(DRAWN, "data"), prevent_initial_call=True)
+def draw(shown: dict[str, Any]) -> dict[str, Any]:
+    """The swimlane of the view `render` has just shown, with the state's figures on tiles and edges (the
+    shared state `render` read, not a new computation)."""
+    began = time.perf_counter()
+    app = context()
+    view = shown["view"]
+    blueprint = find_blueprint(app, view.get("bp"))
+    if blueprint is None:
+        return {}
+    design = map_design(blueprint)
+    if shown.get("generated_at") is None:
+        return build_blueprint_figure(design)
+    now = datetime.now(UTC)
+    _, end, live = window_of(view, now)
+    try:
+        state = state_of(app, blueprint, RANGES[view["range"]], None if live else end, now)
+    except StateUnavailable:
+        return build_blueprint_figure(design)
+    figure = build_blueprint_figure(design, state, selected=view.get("step"))
+    log.debug(
+        "blueprint page drawn",
+        extra={"blueprint": design.id, "draw_ms": round((time.perf_counter() - began) * 1000, 1)},
+    )
+    return figure
 
 
 @callback(
