@@ -158,12 +158,15 @@ def measure_end_to_end(bodies: Bodies, spans_per_body: int, clients: int, second
                     i += clients
 
         threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+        server_cpu, bench_cpu = psutil.Process(server.pid).cpu_times(), psutil.Process().cpu_times()
         started = time.perf_counter()
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         elapsed = time.perf_counter() - started
+        server_cpu_s = _cpu_s(psutil.Process(server.pid).cpu_times()) - _cpu_s(server_cpu)
+        bench_cpu_s = _cpu_s(psutil.Process().cpu_times()) - _cpu_s(bench_cpu)
         sampler.stop_event.set()
         sampler.join()
         health = requests.get(f"{url}/api/v1/health", timeout=30).json()
@@ -177,12 +180,18 @@ def measure_end_to_end(bodies: Bodies, spans_per_body: int, clients: int, second
             "rows_per_insert": round(stored / max(1, inserts)),
             "ms_per_insert": round(1000 * float(health["ingest"]["writer"]["insert_s"]) / max(1, inserts), 1),
             "peak_rss_mb": sampler.peak / 2**20,
+            "server_cores": server_cpu_s / elapsed,
+            "client_cores": bench_cpu_s / elapsed,
             "seconds": elapsed,
         }
     finally:
         server.terminate()
         server.wait(60)
         log.close()
+
+
+def _cpu_s(times: psutil._common.pcputimes) -> float:
+    return times.user + times.system + getattr(times, "children_user", 0) + getattr(times, "children_system", 0)
 
 
 def main() -> None:
@@ -219,6 +228,7 @@ def main() -> None:
           f"{server_schema:,.0f} rows/s")
     print(f"ratio end-to-end / ceiling: {ratio:.2f}")
     print(f"server peak RSS: {e2e['peak_rss_mb']:,.0f} MB")
+    print(f"CPU while ingesting: server {e2e['server_cores']:.2f} cores, clients {e2e['client_cores']:.2f} cores")
     figures = {k: round(v, 2) if isinstance(v, float) else v for k, v in e2e.items()}
     print(json.dumps({"ceiling_rows_per_s": round(ceiling), "server_schema_rows_per_s": round(server_schema),
                       **figures, "ratio": round(ratio, 3)}))
