@@ -86,36 +86,39 @@ def wait_until(condition: Callable[[], Any], seconds: float) -> Any:
     raise AssertionError(f"still not true after {seconds:.0f} s")
 
 
-# Injected before a page's scripts: the animation frame (its start, in ms since navigation) in which each named
-# selector was first painted. Two things painted in the same frame have the same number.
-_PAINTED = """
-window.__painted = {};
-new MutationObserver(function () {
-  Object.keys(%s).forEach(function (name) {
-    var marks = %s;
-    if (!(name in window.__painted) && document.querySelector(marks[name])) {
-      window.__painted[name] = null;
-      requestAnimationFrame(function (frame) { window.__painted[name] = frame; });
-    }
-  });
-}).observe(document, {childList: true, subtree: true, attributes: true});
+# Injected before a page's scripts: for each named condition (a JavaScript expression), when it first held
+# (`seen`, ms since navigation, in the order the page changed) and the animation frame it was painted in
+# (`frame`, the frame's start: two things painted in the same frame have the same number).
+_WATCH = """
+window.__shown = {};
+(function (conditions) {
+  new MutationObserver(function () {
+    Object.keys(conditions).forEach(function (name) {
+      var holds = false;
+      try { holds = Boolean(new Function("return " + conditions[name])()); } catch (e) { holds = false; }
+      if (holds && !(name in window.__shown)) {
+        var mark = window.__shown[name] = {seen: performance.now(), frame: null};
+        requestAnimationFrame(function (frame) { mark.frame = frame; });
+      }
+    });
+  }).observe(document, {childList: true, subtree: true, attributes: true, characterData: true});
+})(%s);
 """
 
 
-def painted_frames(driver: Any, url: str, marks: dict[str, str], seconds: float = 40) -> dict[str, float]:
-    """Open `url` and return, per name in `marks` (name -> CSS selector), the frame it was first painted in."""
-    marks_json = json.dumps(marks)
-    watch = driver.execute_cdp_cmd(
-        "Page.addScriptToEvaluateOnNewDocument", {"source": _PAINTED % (marks_json, marks_json)}
-    )
+def watch_page(driver: Any, url: str, conditions: dict[str, str], seconds: float = 40) -> dict[str, dict[str, float]]:
+    """Open `url` and return, per name in `conditions` (name -> JavaScript expression), when it first held and
+    the frame that painted it: {"seen": ms, "frame": ms}."""
+    watch = driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": _WATCH % json.dumps(conditions)})
     try:
         driver.get(url)
 
-        def painted() -> dict[str, float] | None:
-            found = driver.execute_script("return window.__painted || {}")
-            return found if all(found.get(name) is not None for name in marks) else None
+        def shown() -> dict[str, dict[str, float]] | None:
+            found = driver.execute_script("return window.__shown || {}")
+            painted = all((found.get(name) or {}).get("frame") is not None for name in conditions)
+            return found if painted else None
 
-        return wait_until(painted, seconds)  # type: ignore[no-any-return]
+        return wait_until(shown, seconds)  # type: ignore[no-any-return]
     finally:
         driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", watch)
 

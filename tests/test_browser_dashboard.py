@@ -8,12 +8,13 @@ Screenshots land in artifacts/screenshots/.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_site import CHROMEDRIVER, CHROMIUM, chromium, painted_frames, screenshot, start_site, wait_until
+from browser_site import CHROMEDRIVER, CHROMIUM, chromium, screenshot, start_site, wait_until, watch_page
 
 pytestmark = [
     pytest.mark.browser,
@@ -49,6 +50,16 @@ def text(browser: Any, element_id: str) -> str:
             f"var e = document.getElementById('{element_id}'); return e ? e.textContent : '';"
         )
     )
+
+
+def shows(css: str) -> str:
+    """A condition for `watch_page`: an element matches `css`."""
+    return f"document.querySelector({json.dumps(css)})"
+
+
+def says(element_id: str, words: str) -> str:
+    """A condition for `watch_page`: the element `element_id` shows `words`."""
+    return f"(document.getElementById({json.dumps(element_id)}) || {{}}).textContent.includes({json.dumps(words)})"
 
 
 def fits_the_window(browser: Any) -> bool:
@@ -88,13 +99,13 @@ def test_the_live_blueprint_draws_steps_with_health_and_figures(site: Any, brows
 
 
 def test_the_blueprint_shows_its_figures_in_numbers_before_the_swimlane_is_drawn(site: Any, browser: Any) -> None:
-    frames = painted_frames(
+    shown = watch_page(
         browser,
         site.url + "/blueprint?bp=online-order&range=1h",
-        {"kpis": "#blueprint-summary .tp-kpi", "swimlane": "#blueprint-graph .annotation-text-g"},
+        {"kpis": shows("#blueprint-summary .tp-kpi"), "swimlane": shows("#blueprint-graph .annotation-text-g")},
     )
 
-    assert frames["kpis"] < frames["swimlane"], frames
+    assert shown["kpis"]["frame"] < shown["swimlane"]["frame"], shown
 
 
 def test_clicking_a_step_shows_its_figures_and_puts_it_in_the_url(site: Any, browser: Any) -> None:
@@ -226,6 +237,21 @@ def test_a_draft_is_discovered_from_the_spans_seen(site: Any, browser: Any) -> N
 
     wait_until(lambda: "Draft discovered from" in text(browser, "editor-status"), 40)
     wait_until(lambda: "spans/h matched" in text(browser, "editor-preview"), 30)
+
+
+def test_the_editor_draws_the_draft_at_once_and_its_match_counts_when_counted(site: Any, browser: Any) -> None:
+    shown = watch_page(
+        browser,
+        site.url + "/editor?bp=store-visit",
+        {
+            "problems": shows("#editor-valid"),
+            "counting": says("editor-preview", "counting spans…"),
+            "counted": says("editor-preview", "spans/h matched"),
+        },
+    )
+
+    assert shown["counting"]["seen"] < shown["counted"]["seen"], shown
+    assert shown["problems"]["seen"] < shown["counted"]["seen"], shown
 
 
 def test_every_page_fits_1366_by_768(site: Any, browser: Any) -> None:

@@ -50,6 +50,8 @@ IMPORTANCE_PANEL, HISTORY, DIFF, YAML = (
     "editor-diff-area",
     "editor-yaml",
 )
+COUNTS, PREVIEWED = "editor-counts", "editor-previewed"  # the drawn draft's match counts; the draft to count
+COUNTING = "counting"
 PREVIEW_WINDOW = timedelta(hours=1)
 
 
@@ -86,6 +88,8 @@ def layout(bp: str = "", **_: str) -> html.Div:
             dcc.Store(id=BASE),
             dcc.Store(id=SELECTED),
             dcc.Store(id=CANDIDATES),
+            dcc.Store(id=COUNTS),
+            dcc.Store(id=PREVIEWED),
             html.Div(
                 [
                     html.H1("Editor"),
@@ -159,7 +163,6 @@ def open_blueprint(blueprint_id: str | None, _reload: int, _discover: int) -> tu
 
 
 @callback(
-    Output(PREVIEW, "figure"),
     Output(PROBLEMS, "children"),
     Output(STEP_PANEL, "hidden"),
     Output("editor-step-hint", "hidden"),
@@ -168,8 +171,6 @@ def open_blueprint(blueprint_id: str | None, _reload: int, _discover: int) -> tu
     Output("editor-flows", "children"),
     Output("editor-new-stage", "options"),
     Output("editor-new-stage", "value"),
-    Output(CANDIDATE_PANEL, "children"),
-    Output(CANDIDATES, "data"),
     Output(IMPORTANCE_PANEL, "children"),
     Output(YAML, "value"),
     Input(DRAFT, "data"),
@@ -177,48 +178,18 @@ def open_blueprint(blueprint_id: str | None, _reload: int, _discover: int) -> tu
     State(BASE, "data"),
 )
 def render(text: str | None, selected: str | None, base: dict[str, Any] | None) -> tuple[Any, ...]:
-    """The draft drawn with its match counts, its problems, and the forms filled for it."""
+    """The draft's problems and the forms filled for it (the preview is drawn by `draw_preview`)."""
     keep = (dash.no_update,) * len(STEP_FIELDS)
     if not text:
-        return ({}, None, True, False, "", *keep, None, [], None, None, [], None, "")
+        return (None, True, False, "", *keep, None, [], None, None, "")
     problems = validate_text(text, (base or {}).get("bp"))
     try:
         document = load(text)
     except Exception:  # noqa: BLE001 - text that is not YAML: the problems say where
-        return ({}, build_problems(problems), True, False, "", *keep, None, [], None, None, [], None, text)
-    design = map_design(document)
-    notes: dict[str, str] = {}
-    candidates: list[tuple[str, str, int]] = []
-    candidate_panel: Any
-    app = context()
-    now = datetime.now(UTC)
-    try:
-        draft = as_blueprint(document)
-        counts, candidates = remembered(  # a click selecting a step draws the same draft: no new counts
-            app,
-            "dashboard.editor_counts",
-            hashlib.sha256(text.encode()).hexdigest(),
-            lambda: (
-                match_counts(app.client(), draft, now - PREVIEW_WINDOW, now),
-                unmapped(
-                    app.client(),
-                    draft,
-                    now - PREVIEW_WINDOW,
-                    now,
-                    others=[b for key, b in saved_blueprints(app).items() if key != document.get("id")],
-                ),
-            ),
-            ttl_s=60.0,
-        )
-        notes = {s.id: f"{count(counts.get(s.id, 0))} spans/h matched" for s in design.steps}
-        candidate_panel = build_candidates(candidates)
-    except (PreviewUnavailable, AttributeError, TypeError) as exc:
-        candidate_panel = html.Div(f"No preview counts: {exc}", className="tp-error")
-    figure = build_blueprint_figure(design, None, selected=selected, notes=notes) if design.steps else {}
+        return (build_problems(problems), True, False, "", *keep, None, [], None, None, text)
     values = step_form_values(document, selected)
     stages = [str(s.get("id")) for s in document.get("stages") or []]
     return (
-        figure,
         build_problems(problems),
         values is None,
         values is not None,
@@ -227,11 +198,101 @@ def render(text: str | None, selected: str | None, base: dict[str, Any] | None) 
         build_flow_list(document, str(selected)) if values is not None else None,
         stages,
         stages[0] if stages else None,
-        candidate_panel,
-        [list(c) for c in candidates],
         build_importance(document),
         text,
     )
+
+
+@callback(
+    Output(PREVIEW, "figure"),
+    Output(PREVIEWED, "data"),
+    Input(DRAFT, "data"),
+    Input(SELECTED, "data"),
+    State(COUNTS, "data"),
+)
+def draw_preview(text: str | None, selected: str | None, counted: dict[str, Any] | None) -> tuple[Any, Any]:
+    """The draft drawn at once, with its match counts when they are known for this very text; else it is
+    handed on (PREVIEWED) to `count_matches`, which takes a second or two on a busy hour of spans and draws
+    it again with them. The draft and its problems are shown meanwhile, not held back for the counts."""
+    draft = draft_key(text or "")
+    matched = counted if counted and counted.get("draft") == draft else None
+    figure = preview_figure(text, selected, matched["counts"] if matched else COUNTING)
+    return figure, dash.no_update if matched else draft
+
+
+@callback(
+    Output(COUNTS, "data"),
+    Output(PREVIEW, "figure", allow_duplicate=True),
+    Output(CANDIDATE_PANEL, "children"),
+    Output(CANDIDATES, "data"),
+    Input(PREVIEWED, "data"),
+    State(DRAFT, "data"),
+    State(SELECTED, "data"),
+    prevent_initial_call=True,
+)
+def count_matches(draft: str | None, text: str | None, selected: str | None) -> tuple[Any, ...]:
+    """How many spans each step of the drawn draft matched in the last hour, drawn on its tiles, and the
+    busiest spans no step matches (candidates to bind)."""
+    if draft is None or draft_key(text or "") != draft:
+        return (dash.no_update,) * 4  # the draft changed since: it is counted next
+    try:
+        document = load(text) if text else None
+    except Exception:  # noqa: BLE001 - text that is not YAML: nothing to count
+        document = None
+    if not document:
+        return {"draft": draft, "counts": None}, dash.no_update, None, []
+    app = context()
+    now = datetime.now(UTC)
+    try:
+        blueprint = as_blueprint(document)
+        counts, candidates = remembered(  # a reload of the same draft is not counted again
+            app,
+            "dashboard.editor_counts",
+            draft,
+            lambda: (
+                match_counts(app.client(), blueprint, now - PREVIEW_WINDOW, now),
+                unmapped(
+                    app.client(),
+                    blueprint,
+                    now - PREVIEW_WINDOW,
+                    now,
+                    others=[b for key, b in saved_blueprints(app).items() if key != document.get("id")],
+                ),
+            ),
+            ttl_s=60.0,
+        )
+    except (PreviewUnavailable, AttributeError, TypeError) as exc:
+        failed = html.Div(f"No preview counts: {exc}", className="tp-error")
+        return {"draft": draft, "counts": None}, preview_figure(text, selected, None), failed, []
+    return (
+        {"draft": draft, "counts": counts},
+        preview_figure(text, selected, counts),
+        build_candidates(candidates),
+        [list(c) for c in candidates],
+    )
+
+
+def preview_figure(text: str | None, selected: str | None, counts: dict[str, int] | str | None) -> dict[str, Any]:
+    """The draft's swimlane with `counts` (spans per step id) on its tiles; COUNTING says they are being
+    counted, None shows no counts (counting failed: the candidates panel says why)."""
+    try:
+        document = load(text) if text else None
+    except Exception:  # noqa: BLE001 - text that is not YAML: `render` shows where it breaks
+        return {}
+    design = map_design(document) if document else None
+    if design is None or not design.steps:
+        return {}
+    notes: dict[str, str] | None = None
+    if counts == COUNTING:
+        notes = {s.id: "counting spans…" for s in design.steps}
+    elif isinstance(counts, dict):
+        notes = {s.id: f"{count(counts.get(s.id, 0))} spans/h matched" for s in design.steps}
+    return build_blueprint_figure(design, None, selected=selected, notes=notes)
+
+
+def draft_key(text: str) -> str:
+    """The draft's identity for its counts: a hash of its text."""
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @callback(Output(SELECTED, "data", allow_duplicate=True), Input(PREVIEW, "clickData"), prevent_initial_call=True)
