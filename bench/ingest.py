@@ -6,7 +6,8 @@
     engine (a fresh data directory), in inserts of --ceiling-batch rows;
 (b) end to end: --clients concurrent HTTP clients posting prebuilt protobuf requests of --batch spans to a
     `touchpoint serve` subprocess on its own fresh data directory, each waiting for its 200 (= committed).
-Prints spans/s for each, their ratio, and the server's peak RSS (sampled every 100 ms), then a JSON line.
+Prints spans/s for each, their ratio, the engine's CPU per inserted row (merges included), the CPU the server
+and the clients used, and the server's peak RSS (sampled every 100 ms), then a JSON line.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psutil
@@ -80,8 +82,9 @@ def build_bodies(count: int, batch: int, attributes: int) -> Bodies:
     return Bodies(bodies, offsets)
 
 
-def measure_ceiling(bodies: Bodies, rows_wanted: int, insert_rows: int, workdir: Path) -> float:
-    """Rows/s of insert_arrow of prebuilt tables into a fresh embedded engine (tables built before timing)."""
+def measure_ceiling(bodies: Bodies, rows_wanted: int, insert_rows: int, workdir: Path) -> tuple[float, float]:
+    """Rows/s of insert_arrow of prebuilt tables into a fresh embedded engine (tables built before timing), and
+    the engine's CPU per row in µs: the inserts plus the background merges they cause, until merging stops."""
     tables = [spans_to_arrow(decode_protobuf(b)).table for b in bodies.bodies]
     big = pa.concat_tables(tables)
     while big.num_rows < rows_wanted:
@@ -94,11 +97,27 @@ def measure_ceiling(bodies: Bodies, rows_wanted: int, insert_rows: int, workdir:
         client.command(f"DROP TABLE `{table}` SYNC")
     migrate(client)
     client.insert_arrow("otel_traces", chunks[0].slice(0, 1000))  # warm up
+    cpu_before = _cpu_s(psutil.Process().cpu_times())
     started = time.perf_counter()
     for chunk in chunks:
         client.insert_arrow("otel_traces", chunk)
     elapsed = time.perf_counter() - started
-    return big.num_rows / elapsed
+    _wait_for_merges(client)
+    cpu_us_per_row = 1e6 * (_cpu_s(psutil.Process().cpu_times()) - cpu_before) / big.num_rows
+    return big.num_rows / elapsed, cpu_us_per_row
+
+
+def _wait_for_merges(client: Any, limit_s: float = 60) -> None:
+    """Return once no merge runs and the part count held still for two seconds (or after `limit_s`)."""
+    deadline, last, still = time.monotonic() + limit_s, None, 0
+    while still < 2 and time.monotonic() < deadline:
+        time.sleep(1)
+        merges, parts = client.query(
+            "SELECT (SELECT count() FROM system.merges), "
+            "(SELECT count() FROM system.parts WHERE active AND database = currentDatabase())"
+        ).result_rows[0]
+        still = still + 1 if merges == 0 and parts == last else 0
+        last = parts
 
 
 class RssSampler(threading.Thread):
@@ -207,11 +226,13 @@ def main() -> None:
     bodies = build_bodies(64, args.batch, args.attributes)
     workdir = Path(tempfile.mkdtemp(prefix="touchpoint-bench-"))
     try:
-        ceiling = measure_ceiling(bodies, args.ceiling_rows, args.ceiling_batch, workdir)
+        ceiling, ceiling_cpu = measure_ceiling(bodies, args.ceiling_rows, args.ceiling_batch, workdir)
         # the same inserts into the schema the server runs (per-minute rollup view, convention columns), in
         # the largest batches the clients can have waiting at once: what ingest could reach with free decoding
         import blueprints.rollups, blueprints.trace_columns, blueprints.versions  # noqa: E401, F401, I001
-        server_schema = measure_ceiling(bodies, args.ceiling_rows // 4, args.clients * args.batch, workdir)
+        server_schema, server_schema_cpu = measure_ceiling(
+            bodies, args.ceiling_rows // 4, args.clients * args.batch, workdir
+        )
         e2e = measure_end_to_end(bodies, args.batch, args.clients, args.seconds, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -219,18 +240,21 @@ def main() -> None:
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
           f"python {platform.python_version()}")
     print(f"spans: {args.batch} per request, {args.attributes} span attributes + 3 resource attributes each")
-    print(f"(a) ceiling, insert_arrow of prebuilt Arrow tables: {ceiling:,.0f} rows/s")
+    print(f"(a) ceiling, insert_arrow of prebuilt Arrow tables: {ceiling:,.0f} rows/s "
+          f"(engine CPU, merges included: {ceiling_cpu:.1f} µs per row)")
     print(f"(b) end to end, OTLP/HTTP protobuf, {args.clients} clients: {e2e['spans_per_s']:,.0f} spans/s "
           f"over {e2e['seconds']:.0f} s ({e2e['acknowledged']:,} acknowledged, {e2e['stored']:,} stored, "
           f"{e2e['refused_requests']} requests refused with 503, "
           f"{e2e['rows_per_insert']:,} rows per insert taking {e2e['ms_per_insert']} ms)")
     print(f"    same rows into the server's schema in inserts of {args.clients * args.batch}: "
-          f"{server_schema:,.0f} rows/s")
+          f"{server_schema:,.0f} rows/s (engine CPU, merges included: {server_schema_cpu:.1f} µs per row)")
     print(f"ratio end-to-end / ceiling: {ratio:.2f}")
     print(f"server peak RSS: {e2e['peak_rss_mb']:,.0f} MB")
     print(f"CPU while ingesting: server {e2e['server_cores']:.2f} cores, clients {e2e['client_cores']:.2f} cores")
     figures = {k: round(v, 2) if isinstance(v, float) else v for k, v in e2e.items()}
     print(json.dumps({"ceiling_rows_per_s": round(ceiling), "server_schema_rows_per_s": round(server_schema),
+                      "ceiling_cpu_us_per_row": round(ceiling_cpu, 1),
+                      "server_schema_cpu_us_per_row": round(server_schema_cpu, 1),
                       **figures, "ratio": round(ratio, 3)}))
 
 
