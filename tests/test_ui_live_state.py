@@ -13,6 +13,7 @@ from typing import Any
 from ui_states import state
 
 from app.pages._live_state import LiveStates
+from app.pages._sources import remembered
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -155,3 +156,29 @@ def test_a_viewer_does_not_wait_behind_queued_background_work() -> None:
     assert served.blueprint_id == "order"
     assert compute.background == [False]  # computed for the viewer, at full speed, while the gate is shut
     compute.gate.set()
+
+
+def test_a_question_asked_again_while_it_is_being_answered_waits_for_that_answer() -> None:
+    ctx = SimpleNamespace(parts={})
+    gate, computed, answers = threading.Event(), [], []
+
+    def count_matches() -> int:
+        computed.append(len(computed) + 1)
+        gate.wait(5)
+        return computed[-1]
+
+    def ask() -> None:
+        answers.append(remembered(ctx, "counts", "draft", count_matches, ttl_s=60))
+
+    askers = [threading.Thread(target=ask) for _ in range(2)]
+    askers[0].start()
+    while not computed:
+        time.sleep(0.01)
+    askers[1].start()
+    time.sleep(0.1)
+    gate.set()
+    for asker in askers:
+        asker.join(5)
+
+    assert computed == [1]
+    assert answers == [1, 1]

@@ -8,6 +8,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
@@ -102,18 +103,36 @@ def remembered(
     ctx: AppContext, part: str, key: Any, compute: Callable[[], T], ttl_s: float, keep: int = 32
 ) -> T:
     """`compute()`'s answer for `key`, kept up to `ttl_s` seconds in a small per-server cache named `part`
-    (a refresh or a click that asks the same question again is answered without ClickHouse)."""
+    (a refresh or a click that asks the same question again is answered without ClickHouse). Asked again
+    while it is being computed, the question waits for that computation rather than running a second one."""
     with _parts_lock:
         cache = ctx.parts.setdefault(part, OrderedDict())
         found = cache.get(key)
         if found is not None and time.monotonic() - found[0] < ttl_s:
             cache.move_to_end(key)
             return found[1]  # type: ignore[no-any-return]
-    value = compute()
+        running: dict[Any, Future[T]] = ctx.parts.setdefault(f"{part}.running", {})
+        pending = running.get(key)
+        if pending is not None:
+            waiting = True
+        else:
+            waiting, pending = False, Future()
+            running[key] = pending
+    if waiting:
+        return pending.result()
+    try:
+        value = compute()
+    except BaseException as exc:
+        with _parts_lock:
+            del running[key]
+        pending.set_exception(exc)
+        raise
     with _parts_lock:
         cache[key] = (time.monotonic(), value)
         while len(cache) > keep:
             cache.popitem(last=False)
+        del running[key]
+    pending.set_result(value)
     return value
 
 
