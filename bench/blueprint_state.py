@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from ruamel.yaml import YAML  # noqa: E402
 
+from bench.ingest import wait_for_merges  # noqa: E402
 from bench.pandas_state import load_frame, pandas_state  # noqa: E402
 from blueprints.state import StateOptions, compute_state  # noqa: E402
 from collectors.db import connect  # noqa: E402
@@ -155,7 +156,8 @@ def window_15m(client: Any, bp: Any, args: argparse.Namespace) -> dict[str, Any]
     """Generate the 15-minute window, time compute_state on it, and pandas on the same rows."""
     began = time.perf_counter()
     rows = generate(client, WINDOW_START, 900, args.spans)
-    print(f"15-minute window: {rows:,} spans generated in {time.perf_counter() - began:.1f} s")
+    wait_for_merges(client, limit_s=120)
+    print(f"15-minute window: {rows:,} spans generated and merged in {time.perf_counter() - began:.1f} s")
     end = WINDOW_START + timedelta(minutes=15)
     walls, cpus, state = timed(args.repeat, lambda: compute_state(client, bp, WINDOW_START, end, end))
     empty = WINDOW_START - timedelta(days=1)
@@ -195,7 +197,8 @@ def window_24h(client: Any, bp: Any, args: argparse.Namespace) -> dict[str, Any]
     """Generate the 24-hour window, time compute_state as the API runs it, and once from raw spans."""
     began = time.perf_counter()
     rows = generate(client, DAY_START, 86400, args.day_spans)
-    print(f"24-hour window: {rows:,} spans generated in {time.perf_counter() - began:.1f} s")
+    wait_for_merges(client, limit_s=300)  # a server holding a day of spans has merged its parts
+    print(f"24-hour window: {rows:,} spans generated and merged in {time.perf_counter() - began:.1f} s")
     end = DAY_START + timedelta(hours=24)
     walls, cpus, day = timed(args.repeat, lambda: compute_state(client, bp, DAY_START, end, end))
     rolled = statistics.median(walls)

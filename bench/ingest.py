@@ -102,12 +102,12 @@ def measure_ceiling(bodies: Bodies, rows_wanted: int, insert_rows: int, workdir:
     for chunk in chunks:
         client.insert_arrow("otel_traces", chunk)
     elapsed = time.perf_counter() - started
-    _wait_for_merges(client)
+    wait_for_merges(client)
     cpu_us_per_row = 1e6 * (_cpu_s(psutil.Process().cpu_times()) - cpu_before) / big.num_rows
     return big.num_rows / elapsed, cpu_us_per_row
 
 
-def _wait_for_merges(client: Any, limit_s: float = 60) -> None:
+def wait_for_merges(client: Any, limit_s: float = 60) -> None:
     """Return once no merge runs and the part count held still for two seconds (or after `limit_s`)."""
     deadline, last, still = time.monotonic() + limit_s, None, 0
     while still < 2 and time.monotonic() < deadline:
