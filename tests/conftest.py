@@ -14,8 +14,16 @@ from pathlib import Path
 
 import pytest
 import requests
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# CI tests a clean clone, with no example database: there every run draws the same examples, so whether a
+# change lands never depends on the cases one run happened to draw. Elsewhere the search stays random and
+# remembers what it found (.hypothesis/), which is how new counterexamples turn up.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")
