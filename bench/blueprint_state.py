@@ -11,8 +11,8 @@ before one step, drop-offs, skipped steps and 5% unmapped noise, six attributes 
     (read into a DataFrame before timing, with the attributes it needs already extracted as columns) doing
     the same work: bind steps, per-step counts/errors/percentiles, series, waits, edges, journeys (completion,
     drop-off, lead and process time, handoffs, repeats, skipped steps) and unmapped names.
-(b) 24 hours: compute_state as the API would (rollup for counts, journeys over the last hour), and once
-    from raw spans for comparison.
+(b) 24 hours: compute_state as the API would (rollup for counts, read on a second client beside the walk
+    of the last 15 minutes' journeys), and once from raw spans for comparison.
 Prints the figures, the ratios, then a JSON line.
 """
 
@@ -200,7 +200,9 @@ def window_24h(client: Any, bp: Any, args: argparse.Namespace) -> dict[str, Any]
     wait_for_merges(client, limit_s=300)  # a server holding a day of spans has merged its parts
     print(f"24-hour window: {rows:,} spans generated and merged in {time.perf_counter() - began:.1f} s")
     end = DAY_START + timedelta(hours=24)
-    walls, cpus, day = timed(args.repeat, lambda: compute_state(client, bp, DAY_START, end, end))
+    walls, cpus, day = timed(
+        args.repeat, lambda: compute_state(client, bp, DAY_START, end, end, side_client=lambda: args.side)
+    )
     rolled = statistics.median(walls)
     raw, _, _ = timed(1, lambda: compute_state(client, bp, DAY_START, end, end, StateOptions(source="raw")))
     walked = day.journey_window or day.window
@@ -229,8 +231,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-pandas", action="store_true")
     args = parser.parse_args(argv)
 
-    client = connect(f"chdb://{tempfile.mkdtemp(prefix='tp-bench-state-')}?database=bench")
+    dsn = f"chdb://{tempfile.mkdtemp(prefix='tp-bench-state-')}?database=bench"
+    client = connect(dsn)
     migrate(client)
+    args.side = connect(dsn)  # the API's second client: the rollup is read beside the journey walk
     bp = load_blueprint()
     figures: dict[str, Any] = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}"
@@ -239,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_day:
         figures["window_24h"] = window_24h(client, bp, args)
     client.close()
+    args.side.close()
     print(json.dumps(figures))
     return 0
 

@@ -11,9 +11,12 @@ live window shows); the state then says so in `journey_window`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -106,8 +109,13 @@ def compute_state(
     end: datetime,
     now: datetime,
     options: StateOptions | None = None,
+    side_client: Callable[[], Any] | None = None,
 ) -> BlueprintState:
     """The live state of `blueprint` over [start, end), judged at `now` (all timezone-aware).
+
+    `side_client`, when given, returns a client for the thread calling it (such as a per-thread pool's): a
+    window answered from the rollup then reads the rollup on another thread while `client` walks the
+    journeys, so a viewer waits for the longer of the two rather than their sum.
 
     Raises ValueError for a bad window and StateUnavailable when ClickHouse refuses a query.
     """
@@ -120,7 +128,7 @@ def compute_state(
         coverage = _coverage(client)
     plan = plan_state(start, end, now, options, coverage, selector_attribute_keys([blueprint]))
     began = time.perf_counter()
-    observed = _observe(client, blueprint, graph, plan, options)
+    observed = _observe(client, blueprint, graph, plan, options, side_client)
     query_ms = (time.perf_counter() - began) * 1000.0
     log.debug(
         "blueprint state computed",
@@ -160,15 +168,19 @@ def bucket_seconds(length_s: float, points: int, whole_minutes: bool = False) ->
 
 
 def _observe(
-    client: Any, blueprint: Any, graph: JourneyGraph, plan: StatePlan, options: StateOptions
+    client: Any,
+    blueprint: Any,
+    graph: JourneyGraph,
+    plan: StatePlan,
+    options: StateOptions,
+    side_client: Callable[[], Any] | None,
 ) -> Observed:
     ids = graph.step_ids
     window = plan.window
     columns = _trace_columns(client, graph)
-    walked = parse_journey_rows(
-        _rows(client, journey_query(blueprint, graph, plan.walk, columns), graph), ids
-    )
+    walk = journey_query(blueprint, graph, plan.walk, columns)
     if plan.source == "raw":
+        walked = parse_journey_rows(_rows(client, walk, graph), ids)
         unmapped = _rows(
             client,
             unmapped_query(blueprint, window.start, window.end, options.unmapped_limit, columns),
@@ -176,11 +188,20 @@ def _observe(
         )
         observed = walked
     else:
-        rollup = rollup_step_query(blueprint, window.start, window.end, window.start, window.bucket_s)
-        observed = merge_walked(parse_rollup_rows(_rows(client, rollup, graph), ids), walked)
-        unmapped = _rows(
-            client, rollup_unmapped_query(blueprint, window.start, window.end, options.unmapped_limit), graph
-        )
+        step_figures = rollup_step_query(blueprint, window.start, window.end, window.start, window.bucket_s)
+        unmapped_names = rollup_unmapped_query(blueprint, window.start, window.end, options.unmapped_limit)
+
+        def read_rollup(on: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            return _rows(on, step_figures, graph), _rows(on, unmapped_names, graph)
+
+        if side_client is None:
+            walked = parse_journey_rows(_rows(client, walk, graph), ids)
+            rolled, unmapped = read_rollup(client)
+        else:
+            beside = _side_threads().submit(lambda: read_rollup(side_client()))
+            walked = parse_journey_rows(_rows(client, walk, graph), ids)
+            rolled, unmapped = beside.result()
+        observed = merge_walked(parse_rollup_rows(rolled, ids), walked)
     return Observed(
         steps=observed.steps,
         series=observed.series,
@@ -188,6 +209,12 @@ def _observe(
         journeys=observed.journeys,
         unmapped=[(r["service"], r["span_name"], int(r["spans"])) for r in unmapped],
     )
+
+
+@functools.cache
+def _side_threads() -> ThreadPoolExecutor:
+    """The threads that read the rollup beside a journey walk (started on first use)."""
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="touchpoint-state-rollup")
 
 
 def _rows(client: Any, query: SqlQuery, graph: JourneyGraph) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ raw spans whenever the rollup does not keep an attribute a selector needs."""
 from __future__ import annotations
 
 import random
+import threading
 from datetime import timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from state_scenario import Span, blueprint, insert, origin, step_span
 
 from blueprints.rollups import ROLLUP_TABLE, ensure_rollup_keys, migration_statements, read_coverage
 from blueprints.state import StateOptions, compute_state
+from collectors.db import connect
 from collectors.schema import SchemaOptions
 
 FLOW = """
@@ -88,6 +90,27 @@ def test_rollup_walks_journeys_over_the_horizon_only(ch, journeys) -> None:  # n
     assert recent.journey_window.start == recent.window.end - timedelta(minutes=30)
     assert sum(e.count for e in recent.edges) < sum(e.count for e in raw.edges)
     assert [s.count for s in recent.steps] == [400, 400, 400]  # counts still cover the whole window
+
+
+def test_a_side_client_reads_the_rollup_on_another_thread_and_changes_no_figure(ch, dsn, journeys) -> None:  # noqa: ANN001
+    start = origin(1)
+    end = start + timedelta(hours=HOURS)
+    bp = blueprint(FLOW)
+    options = StateOptions(source="rollup", journey_horizon_s=1800)
+    alone = compute_state(ch, bp, start, end, end, options)
+    side = connect(dsn)
+    asked_from: list[str] = []
+
+    def side_client():  # noqa: ANN202 - what a per-thread client pool hands out
+        asked_from.append(threading.current_thread().name)
+        return side
+
+    try:
+        beside = compute_state(ch, bp, start, end, end, options, side_client=side_client)
+    finally:
+        side.close()
+    assert asked_from and all(name.startswith("touchpoint-state-rollup") for name in asked_from)
+    assert beside.model_dump(exclude={"query_ms"}) == alone.model_dump(exclude={"query_ms"})
 
 
 def test_auto_picks_the_rollup_for_long_windows_only(ch, journeys) -> None:  # noqa: ANN001

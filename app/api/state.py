@@ -69,7 +69,9 @@ def register(bp: flask.Blueprint, ctx: AppContext) -> None:
         client = ctx.client()
         kept.ensure(client, blueprint, now)
         try:
-            state = compute_state(client, blueprint, start, end, now, state_options(ctx.settings))
+            state = compute_state(
+                client, blueprint, start, end, now, state_options(ctx.settings), side_client=ctx.client
+            )
         except StateUnavailable as unavailable:
             log.warning(
                 "blueprint state unavailable", extra={"blueprint": blueprint_id, "error": str(unavailable)}

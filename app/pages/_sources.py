@@ -148,7 +148,9 @@ def _compute(
         client.set_client_setting("max_threads", 1 if background else 0)
     except Exception:  # noqa: BLE001 - a client that cannot be told simply runs at its usual speed
         log.debug("cannot lower a background state computation's threads", exc_info=True)
-    return compute_state(client, blueprint, start, end, now, state_options(ctx.settings))
+    # A viewer waiting for a long window gets its rollup read on a second thread beside the journey walk.
+    side = None if background else ctx.client
+    return compute_state(client, blueprint, start, end, now, state_options(ctx.settings), side_client=side)
 
 
 def _directory(ctx: AppContext) -> Any:
