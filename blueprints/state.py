@@ -194,13 +194,9 @@ def _observe(
         def read_rollup(on: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
             return _rows(on, step_figures, graph), _rows(on, unmapped_names, graph)
 
-        if side_client is None:
-            walked = parse_journey_rows(_rows(client, walk, graph), ids)
-            rolled, unmapped = read_rollup(client)
-        else:
-            beside = _side_threads().submit(lambda: read_rollup(side_client()))
-            walked = parse_journey_rows(_rows(client, walk, graph), ids)
-            rolled, unmapped = beside.result()
+        beside = None if side_client is None else _side_threads().submit(lambda: read_rollup(side_client()))
+        walked = parse_journey_rows(_rows(client, walk, graph), ids)
+        rolled, unmapped = read_rollup(client) if beside is None else beside.result()
         observed = merge_walked(parse_rollup_rows(rolled, ids), walked)
     return Observed(
         steps=observed.steps,
