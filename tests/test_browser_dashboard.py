@@ -188,6 +188,8 @@ def test_a_blueprint_is_edited_saved_and_reloaded(site: Any, browser: Any) -> No
     from selenium.webdriver.common.keys import Keys
 
     open_page(browser, site, "/editor?bp=online-order", "#editor-preview .scatterlayer .point", 60)
+    # the preview is drawn again once its spans are counted: click the tiles of that second drawing
+    wait_until(lambda: "spans/h matched" in text(browser, "editor-preview"), 60)
     points = browser.find_elements("css selector", "#editor-preview .scatterlayer .point")
     ActionChains(browser).move_to_element(points[3]).click().perform()  # checkout, "Place the order"
     name = browser.find_element("id", "editor-step-name")
