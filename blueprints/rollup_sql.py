@@ -2,15 +2,17 @@
 
 The same selectors as on raw spans (:mod:`blueprints.selectors`), evaluated on the rollup's columns; counts
 are exact; percentiles come from merged bfloat16 histograms, within about 1% of the raw figures (a
-t-digest is as close but four times slower to merge over a day of minutes).
+t-digest is as close but four times slower to merge over a day of minutes). Whole hours are read from the
+hourly rollup when the series allows it (hour-aligned buckets), the minutes at either end from the minute
+rollup.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from blueprints.rollups import ROLLUP_COLUMNS, ROLLUP_QUANTILES, ROLLUP_TABLE
+from blueprints.rollups import HOURLY_TABLE, ROLLUP_COLUMNS, ROLLUP_QUANTILES, ROLLUP_TABLE
 from blueprints.selectors import step_index_expression
 from blueprints.state_sql import SET_SERIES, SET_STEP, SqlQuery
 
@@ -46,8 +48,7 @@ FROM (
             {step.sql} AS step,
             intDiv(toInt64(toUnixTimestamp(Minute)) - {{q_origin:Int64}}, {{q_bucket:Int64}}) AS bucket,
             Spans, Errors, DurationSum, DurationDigest
-        FROM {ROLLUP_TABLE}
-        WHERE Minute >= {{q_from:DateTime}} AND Minute < {{q_to:DateTime}}
+        FROM ({_ROLLUP_ROWS})
     )
     WHERE step != 0
     GROUP BY step, bucket
@@ -56,8 +57,7 @@ GROUP BY GROUPING SETS ((step), (step, bucket))
 """
     params = {
         **step.params,
-        "q_from": start,
-        "q_to": end,
+        **_rollup_rows_params(start, end, whole_hours=bucket_s % 3600 == 0 and origin.timestamp() % 3600 == 0),
         "q_origin": int(origin.timestamp()),
         "q_bucket": bucket_s,
     }
@@ -69,10 +69,41 @@ def rollup_unmapped_query(blueprint: Any, start: datetime, end: datetime, limit:
     step = step_index_expression(blueprint, ROLLUP_COLUMNS, prefix="s")
     sql = f"""
 SELECT ServiceName AS service, SpanName AS span_name, sum(Spans) AS spans
-FROM {ROLLUP_TABLE}
-WHERE Minute >= {{q_from:DateTime}} AND Minute < {{q_to:DateTime}} AND {step.sql} = 0
+FROM ({_ROLLUP_ROWS})
+WHERE {step.sql} = 0
 GROUP BY service, span_name
 ORDER BY spans DESC, service, span_name
 LIMIT {{q_limit:UInt32}}
 """
-    return SqlQuery(sql, {**step.params, "q_from": start, "q_to": end, "q_limit": int(limit)})
+    params = {**step.params, **_rollup_rows_params(start, end, whole_hours=True), "q_limit": int(limit)}
+    return SqlQuery(sql, params)
+
+
+# The rollup rows of [q_from, q_to): hours [q_hours_from, q_hours_to) from the hourly rollup, the other minutes
+# from the minute rollup. An empty hour range reads minutes only.
+_ROLLUP_ROWS = f"""
+    SELECT Hour AS Minute, ServiceName, SpanName, Attributes, Spans, Errors, DurationSum, DurationDigest
+    FROM {HOURLY_TABLE}
+    WHERE Hour >= {{q_hours_from:DateTime}} AND Hour < {{q_hours_to:DateTime}}
+    UNION ALL
+    SELECT Minute, ServiceName, SpanName, Attributes, Spans, Errors, DurationSum, DurationDigest
+    FROM {ROLLUP_TABLE}
+    WHERE Minute >= {{q_from:DateTime}} AND Minute < {{q_to:DateTime}}
+        AND NOT (Minute >= {{q_hours_from:DateTime}} AND Minute < {{q_hours_to:DateTime}})
+"""
+
+
+def hour_span(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The whole hours inside [start, end) (UTC), or the empty (start, start) when there are none."""
+    first = start.replace(minute=0, second=0, microsecond=0)
+    if first < start:
+        first += timedelta(hours=1)
+    last = end.replace(minute=0, second=0, microsecond=0)
+    return (first, last) if first < last else (start, start)
+
+
+def _rollup_rows_params(start: datetime, end: datetime, whole_hours: bool) -> dict[str, Any]:
+    """Hours are read whole only where the caller allows it: a series needs each hour inside one bucket
+    (buckets of whole hours counted from a whole hour)."""
+    hours_from, hours_to = hour_span(start.astimezone(UTC), end.astimezone(UTC)) if whole_hours else (start, start)
+    return {"q_from": start, "q_to": end, "q_hours_from": hours_from, "q_hours_to": hours_to}

@@ -8,6 +8,10 @@ service and span name are kept as they are, and of the attributes only those nam
 `touchpoint_rollup_keys` (the conventions plus every key a blueprint selects on; keeping all attributes
 would keep every id and defeat the rollup).
 
+`touchpoint_span_rollup_hourly` holds the same rows per hour, filled by a view on the minute rollup (so it
+keeps exactly the minute rollup's keys, late spans included): a day-long window merges about a sixtieth of
+the duration histograms it would merge from minutes alone.
+
 Adding a key rewrites the view (`ALTER TABLE … MODIFY QUERY`) and records since when the key is kept; a
 window that starts earlier than that is answered from raw spans. Journey-level figures (waits, transitions,
 conformance) need each journey's spans in order, which a per-minute rollup cannot keep: the live state
@@ -28,10 +32,13 @@ from collectors.schema import TRACES_TABLE, Migration, SchemaOptions, register_m
 
 ROLLUP_TABLE = "touchpoint_span_rollup"
 ROLLUP_VIEW = "touchpoint_span_rollup_mv"
+HOURLY_TABLE = "touchpoint_span_rollup_hourly"
+HOURLY_VIEW = "touchpoint_span_rollup_hourly_mv"
 KEYS_TABLE = "touchpoint_rollup_keys"
 ROLLUP_COLUMNS = SpanColumns(service="ServiceName", span="SpanName", attributes="Attributes", trace_id="ServiceName")
 ROLLUP_QUANTILES = (0.5, 0.9, 0.95, 0.99)
 MIGRATION_VERSION = 100
+HOURLY_MIGRATION_VERSION = 102
 # Kept from the start: the attribute conventions of docs/blueprint-format.md that name steps and lanes.
 DEFAULT_KEYS = ("actor.type", "blueprint.lane", "blueprint.step", "touchpoint.channel", "touchpoint.id")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -70,6 +77,41 @@ CREATE TABLE IF NOT EXISTS {ROLLUP_TABLE} (
 ) ENGINE = AggregatingMergeTree
 PARTITION BY toDate(Minute)
 ORDER BY (Minute, ServiceName, SpanName, Attributes)
+"""
+
+
+def hourly_table_ddl() -> str:
+    """CREATE TABLE for the per-hour rollup (the minute rollup's columns, `Hour` for `Minute`)."""
+    return f"""
+CREATE TABLE IF NOT EXISTS {HOURLY_TABLE} (
+    Hour DateTime CODEC(Delta, ZSTD(1)),
+    ServiceName LowCardinality(String),
+    SpanName LowCardinality(String),
+    Attributes Map(LowCardinality(String), String),
+    Spans SimpleAggregateFunction(sum, UInt64),
+    Errors SimpleAggregateFunction(sum, UInt64),
+    DurationSum SimpleAggregateFunction(sum, UInt64),
+    DurationDigest AggregateFunction(quantilesBFloat16({_LEVELS}), UInt64)
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(Hour)
+ORDER BY (Hour, ServiceName, SpanName, Attributes)
+"""
+
+
+def hourly_select() -> str:
+    """The SELECT that folds minute-rollup rows into hours."""
+    return f"""
+SELECT
+    toStartOfHour(Minute) AS Hour,
+    ServiceName,
+    SpanName,
+    Attributes,
+    sum(Spans) AS Spans,
+    sum(Errors) AS Errors,
+    sum(DurationSum) AS DurationSum,
+    quantilesBFloat16MergeState({_LEVELS})(DurationDigest) AS DurationDigest
+FROM {ROLLUP_TABLE}
+GROUP BY Hour, ServiceName, SpanName, Attributes
 """
 
 
@@ -121,6 +163,17 @@ def migration_statements(options: SchemaOptions) -> list[str]:
     ]
 
 
+def hourly_migration_statements(options: SchemaOptions) -> list[str]:
+    """Create the hourly rollup, fill it once from the minute rollup, then start its view (as above)."""
+    if options.cluster_name:
+        return []
+    return [
+        hourly_table_ddl(),
+        f"INSERT INTO {HOURLY_TABLE} {hourly_select()} HAVING (SELECT count() FROM {HOURLY_TABLE}) = 0",
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {HOURLY_VIEW} TO {HOURLY_TABLE} AS {hourly_select()}",
+    ]
+
+
 def read_coverage(client: Client) -> RollupCoverage:
     """The kept keys and since when each is complete (rounded up to the next whole minute)."""
     rows = client.query(f"SELECT Key, max(Since) FROM {KEYS_TABLE} GROUP BY Key").result_rows
@@ -162,3 +215,6 @@ def _ceil_minute(value: datetime) -> datetime:
 
 
 register_migration(Migration(MIGRATION_VERSION, "per-minute span rollup for long windows", migration_statements))
+register_migration(
+    Migration(HOURLY_MIGRATION_VERSION, "per-hour span rollup for day-long windows", hourly_migration_statements)
+)

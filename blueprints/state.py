@@ -95,10 +95,12 @@ def plan_state(
     bucket_s = bucket_seconds(length_s, options.series_points, whole_minutes=use_rollup)
     reference = min(end, now)
     walk_start = max(start, end - timedelta(seconds=options.journey_horizon_s)) if use_rollup else start
+    # Rollup points are aligned to the clock so that whole hours can be read from the hourly rollup.
+    origin = _floor_to(start, bucket_s) if use_rollup else start
     return StatePlan(
         source="rollup" if use_rollup else "raw",
-        window=Window(start=start, end=end, bucket_s=bucket_s),
-        walk=Scan(start=walk_start, end=end, origin=start, bucket_s=bucket_s, reference=reference),
+        window=Window(start=start, end=end, bucket_s=bucket_s, origin=origin if origin != start else None),
+        walk=Scan(start=walk_start, end=end, origin=origin, bucket_s=bucket_s, reference=reference),
     )
 
 
@@ -188,7 +190,7 @@ def _observe(
         )
         observed = walked
     else:
-        step_figures = rollup_step_query(blueprint, window.start, window.end, window.start, window.bucket_s)
+        step_figures = rollup_step_query(blueprint, window.start, window.end, plan.walk.origin, window.bucket_s)
         unmapped_names = rollup_unmapped_query(blueprint, window.start, window.end, options.unmapped_limit)
 
         def read_rollup(on: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -239,6 +241,12 @@ def _coverage(client: Any) -> RollupCoverage | None:
     except Exception as exc:  # noqa: BLE001 - no rollup (not migrated yet) means raw spans answer
         log.warning("span rollup unavailable, answering from raw spans", extra={"error": str(exc)})
         return None
+
+
+def _floor_to(value: datetime, seconds: int) -> datetime:
+    """`value` floored to a multiple of `seconds` counted from the Unix epoch."""
+    stamp = int(value.timestamp())
+    return datetime.fromtimestamp(stamp - stamp % seconds, tz=value.tzinfo)
 
 
 def _floor_minute(value: datetime) -> datetime:

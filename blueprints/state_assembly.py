@@ -144,11 +144,13 @@ def _step_state(
 
 def _series(step_id: str, observed: Observed, window: Window, window_s: float) -> list[Point]:
     points = []
-    for bucket in range(max(1, math.ceil(window_s / window.bucket_s))):
+    origin = window.origin or window.start
+    covered_s = window_s + (window.start - origin).total_seconds()
+    for bucket in range(max(1, math.ceil(covered_s / window.bucket_s))):
         cell = observed.series.get((step_id, bucket), BucketFigures())
         points.append(
             Point(
-                t=window.start + timedelta(seconds=bucket * window.bucket_s),
+                t=origin + timedelta(seconds=bucket * window.bucket_s),
                 count=cell.count,
                 errors=cell.errors,
                 p95_s=cell.p95_s,

@@ -32,6 +32,11 @@ class Window(_Frozen):
     start: datetime
     end: datetime
     bucket_s: int = Field(description="width of one sparkline point, seconds")
+    origin: datetime | None = Field(
+        default=None,
+        description="start of the first sparkline point when points are aligned to the clock (long windows "
+        "answered from rollups: hour-wide points start on the hour); the window's start otherwise",
+    )
 
 
 class Point(_Frozen):

@@ -10,7 +10,15 @@ from datetime import timedelta
 import pytest
 from state_scenario import Span, blueprint, insert, origin, step_span
 
-from blueprints.rollups import ROLLUP_TABLE, ensure_rollup_keys, migration_statements, read_coverage
+from blueprints.rollup_sql import rollup_step_query
+from blueprints.rollups import (
+    HOURLY_TABLE,
+    ROLLUP_TABLE,
+    ensure_rollup_keys,
+    hourly_migration_statements,
+    migration_statements,
+    read_coverage,
+)
 from blueprints.state import StateOptions, compute_state
 from collectors.db import connect
 from collectors.schema import SchemaOptions
@@ -156,8 +164,66 @@ def test_selector_on_an_attribute_the_rollup_does_not_keep_is_answered_from_raw(
     assert next(s.count for s in rolled.steps if s.step_id == "ship") == 1
 
 
-def test_rerunning_the_migration_does_not_fill_the_rollup_twice(ch, journeys) -> None:  # noqa: ANN001
-    before = ch.query(f"SELECT sum(Spans) FROM {ROLLUP_TABLE}").result_rows[0][0]
-    for statement in migration_statements(SchemaOptions()):
+def test_rerunning_the_migrations_does_not_fill_the_rollups_twice(ch, journeys) -> None:  # noqa: ANN001
+    def totals() -> list[int]:
+        return [ch.query(f"SELECT sum(Spans) FROM {t}").result_rows[0][0] for t in (ROLLUP_TABLE, HOURLY_TABLE)]
+
+    before = totals()
+    for statement in migration_statements(SchemaOptions()) + hourly_migration_statements(SchemaOptions()):
         ch.command(statement)
-    assert ch.query(f"SELECT sum(Spans) FROM {ROLLUP_TABLE}").result_rows[0][0] == before
+    assert totals() == before
+
+
+def test_the_hourly_rollup_holds_the_minutes_folded_into_hours(ch, journeys) -> None:  # noqa: ANN001
+    fold = "toStartOfHour(Minute) AS h, sum(Spans), sum(Errors), sum(DurationSum)"
+    minutes = ch.query(f"SELECT {fold} FROM {ROLLUP_TABLE} GROUP BY h ORDER BY h").result_rows
+    hours = ch.query(
+        f"SELECT Hour AS h, sum(Spans), sum(Errors), sum(DurationSum) FROM {HOURLY_TABLE} GROUP BY h ORDER BY h"
+    ).result_rows
+    assert hours == minutes and len(hours) >= HOURS
+
+
+DAY_LONG = timedelta(hours=20)
+
+
+def test_a_day_long_window_reads_whole_hours_and_counts_as_raw_spans_do(ch, journeys) -> None:  # noqa: ANN001
+    start = origin(1) + timedelta(minutes=37)  # 00:37-01:00 from minutes, whole hours from the hourly rollup
+    end = start + DAY_LONG
+    bp = blueprint(FLOW)
+    query = rollup_step_query(bp, start, end, origin(1), 3600)
+    assert (query.params["q_hours_from"], query.params["q_hours_to"]) == (
+        origin(1) + timedelta(hours=1),
+        origin(1) + timedelta(hours=20),
+    )
+    raw = compute_state(ch, bp, start, end, end, StateOptions(source="raw"))
+    rolled = compute_state(ch, bp, start, end, end, StateOptions(source="rollup"))
+    assert [(s.step_id, s.count, s.errors) for s in rolled.steps] == [
+        (s.step_id, s.count, s.errors) for s in raw.steps
+    ]
+    assert rolled.conformance.unmapped == raw.conformance.unmapped
+    ship = next(s for s in rolled.steps if s.step_id == "ship")
+    assert rolled.window.bucket_s == 3600 and rolled.window.origin == origin(1)
+    assert [p.t for p in ship.series] == [origin(1) + timedelta(hours=h) for h in range(21)]
+    per_hour = dict(
+        ch.query(
+            "SELECT toStartOfHour(Timestamp) AS h, count() FROM otel_traces WHERE ServiceName = 'wms' "
+            "AND SpanName = 'ship' AND Timestamp >= {s:DateTime64(9)} AND Timestamp < {e:DateTime64(9)} GROUP BY h",
+            parameters={"s": start, "e": end},
+        ).result_rows
+    )
+    assert [p.count for p in ship.series] == [
+        per_hour.get(p.t.replace(tzinfo=None), 0) for p in ship.series
+    ]
+    assert ship.series[0].count > 0  # the partial first hour holds only the spans after 00:37
+
+
+def test_a_late_span_reaches_the_hour_it_belongs_to(ch) -> None:  # noqa: ANN001
+    start = origin(3)
+    end = start + DAY_LONG
+    bp = blueprint(FLOW)
+    insert(ch, start, [Span("wms", "ship", 5 * 3600 + 10, 1, "a")])
+    insert(ch, start, [Span("wms", "ship", 3600 + 10, 1, "late")])  # written after a later hour's span
+    state = compute_state(ch, bp, start, end, end, StateOptions(source="rollup"))
+    ship = next(s for s in state.steps if s.step_id == "ship")
+    assert ship.count == 2
+    assert [p.count for p in ship.series[:6]] == [0, 1, 0, 0, 0, 1]
