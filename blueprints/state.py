@@ -29,7 +29,7 @@ from blueprints.rollups import RollupCoverage, read_coverage
 from blueprints.selectors import SpanColumns, selector_attribute_keys
 from blueprints.state_assembly import assemble_state
 from blueprints.state_model import BlueprintState, Window
-from blueprints.state_sql import Scan, SqlQuery, journey_query, unmapped_query
+from blueprints.state_sql import Scan, SqlQuery, journey_query, unkeyed_query, unmapped_query
 from blueprints.trace_columns import trace_columns
 
 log = logging.getLogger(__name__)
@@ -180,7 +180,9 @@ def _observe(
     ids = graph.step_ids
     window = plan.window
     columns = _trace_columns(client, graph)
-    walk = journey_query(blueprint, graph, plan.walk, columns)
+    unkeyed = unkeyed_query(blueprint, plan.walk, columns)
+    lend = unkeyed is not None and bool(_rows(client, unkeyed, graph))
+    walk = journey_query(blueprint, graph, plan.walk, columns, lend=lend)
     if plan.source == "raw":
         walked = parse_journey_rows(_rows(client, walk, graph), ids)
         unmapped = _rows(

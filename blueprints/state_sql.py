@@ -75,6 +75,7 @@ def journey_query(
     scan: Scan,
     columns: SpanColumns = TRACE_COLUMNS,
     table: str = TRACES_TABLE,
+    lend: bool = True,
 ) -> SqlQuery:
     """One pass over the spans of `scan` answering steps, series, transitions and journeys.
 
@@ -83,8 +84,11 @@ def journey_query(
     of the journey's previous span, clamped at 0; a journey's first span in the period has no wait. Spans of a
     journey starting at the same nanosecond are ordered arbitrarily (but the same way for every figure).
     `columns` may name the convention columns of :mod:`blueprints.trace_columns`; the answer is the same.
+    A span carrying the journey key belongs to that journey; a bound span without it joins the journey another
+    span of its trace names, else its trace is its journey. `lend=False` skips that lending (one grouping
+    instead of two): right when :func:`unkeyed_query` found no bound span without the key.
     When every step names its service or span, only those ranges of the table are read: a span no step binds
-    then lends its journey key to nobody (spans of a trace share the key found on its bound spans).
+    then lends its journey key to nobody.
     """
     identifier(table)
     if len(graph.steps) > MAX_STEPS:
@@ -133,7 +137,7 @@ spans AS (
         arrayElement({{q_required:Array({mask})}}, step) AS needs
     FROM bound
 ),
-{_journeys_cte(attribute is not None)},
+{_journeys_cte(attribute is not None, lend)},
 shaped AS (
     SELECT
         starts, ends, metas, actors, visited, needed, first_start, last_end,
@@ -298,13 +302,15 @@ def _first_contact(graph: JourneyGraph) -> str:
             = arrayCount(arraySlice(intDiv(flags, 32) % 2, 1, indexOf(intDiv(flags, 16) % 2, 1) - 1))"""
 
 
-def _journeys_cte(by_attribute: bool) -> str:
+def _journeys_cte(by_attribute: bool, lend: bool) -> str:
     # Each journey's spans as parallel arrays in start order (sorting plain arrays by one Int64 key is several
     # times faster than sorting an array of tuples), plus masks of the steps visited and needed before them.
     ordered = ", ".join(
         f"arraySort((x, k) -> k, {name}_all, starts_all) AS {name}" for name in ("ends", "metas", "actors")
     )
-    if not by_attribute:
+    if not (by_attribute and lend):
+        # Journeys are traces, or every bound span carries its key: one grouping.
+        journey = "if(tagged != 0, tagged, trace)" if by_attribute else "trace"
         collected = ", ".join(f"groupArray({row}) AS {name}_all" for name, row in _COLLECTED.items())
         return f"""journeys AS (
     SELECT arraySort(starts_all) AS starts, {ordered}, visited, needed, first_start, last_end
@@ -312,19 +318,19 @@ def _journeys_cte(by_attribute: bool) -> str:
         SELECT {collected},
                groupBitOr(bit) AS visited, groupBitOr(needs) AS needed,
                min(start_ns) AS first_start, max(end_ns) AS last_end
-        FROM spans WHERE step != 0 GROUP BY trace
+        FROM spans WHERE step != 0 GROUP BY {journey}
     )
 )"""
-    # A trace belongs to one journey: the key found on its spans (spans of off-the-shelf systems may lack it),
-    # else the trace itself. Grouping first by trace keeps the second grouping small.
+    # Some bound spans lack the key (spans of off-the-shelf systems): group by trace and key first, then lend
+    # each trace's key to its untagged part (a window over those few rows) and group again by journey.
     per_trace = ", ".join(f"groupArrayIf({row}, step != 0) AS t_{name}" for name, row in _COLLECTED.items())
     flattened = ", ".join(f"arrayFlatten(groupArray(t_{name})) AS {name}_all" for name in _COLLECTED)
     return f"""traces AS (
     SELECT
-        trace, anyIf(tagged, tagged != 0) AS key, {per_trace},
+        trace, tagged, {per_trace},
         groupBitOr(bit) AS t_visited, groupBitOr(needs) AS t_needed,
         minIf(start_ns, step != 0) AS t_first, maxIf(end_ns, step != 0) AS t_last
-    FROM spans WHERE step != 0 OR tagged != 0 GROUP BY trace
+    FROM spans WHERE step != 0 OR tagged != 0 GROUP BY trace, tagged
 ),
 journeys AS (
     SELECT arraySort(starts_all) AS starts, {ordered}, visited, needed, first_start, last_end
@@ -332,9 +338,34 @@ journeys AS (
         SELECT {flattened},
                groupBitOr(t_visited) AS visited, groupBitOr(t_needed) AS needed,
                min(t_first) AS first_start, max(t_last) AS last_end
-        FROM traces WHERE notEmpty(t_starts) GROUP BY if(key != 0, key, trace)
+        FROM (SELECT *, anyIf(tagged, tagged != 0) OVER (PARTITION BY trace) AS lent FROM traces)
+        WHERE notEmpty(t_starts)
+        GROUP BY if(tagged != 0, tagged, if(lent != 0, lent, trace))
     )
 )"""
+
+
+def unkeyed_query(
+    blueprint: Any, scan: Scan, columns: SpanColumns = TRACE_COLUMNS, table: str = TRACES_TABLE
+) -> SqlQuery | None:
+    """One row if some span of `scan` binds to a step but lacks the journey key, none otherwise; None when
+    journeys are traces (nothing to lend). Stops at the first such span."""
+    identifier(table)
+    attribute = journey_attribute_expression(blueprint, columns, prefix="jk")
+    if attribute is None:
+        return None
+    step = step_index_expression(blueprint, columns, prefix="s")
+    bindable = binding_filter(blueprint, columns, prefix="bf")
+    params = {**step.params, **attribute.params, "q_from": scan.start, "q_to": scan.end}
+    if bindable is not None:
+        params.update(bindable.params)
+    sql = f"""
+SELECT 1 FROM {table}
+WHERE Timestamp >= {{q_from:DateTime64(9)}} AND Timestamp < {{q_to:DateTime64(9)}}
+    AND {attribute.sql} = '' {f"AND {bindable.sql}" if bindable else ""} AND {step.sql} != 0
+LIMIT 1
+"""
+    return SqlQuery(sql, params)
 
 
 def unmapped_query(

@@ -201,6 +201,25 @@ def test_journeys_cross_traces_by_key_and_untagged_spans_join_their_trace(ch) ->
     assert state.journey.journeys == 1
 
 
+def test_a_span_naming_another_journey_than_its_trace_stays_in_its_own(ch) -> None:
+    insert(ch, origin(70), [
+        step_span("a", 0, 1, "t1", attributes={"journey.id": "j-1"}),
+        step_span("b", 10, 1, "t1", attributes={"journey.id": "j-2"}),  # a trace touching two journeys
+        step_span("c", 20, 1, "t2", attributes={"journey.id": "j-2"}),
+    ])  # fmt: skip
+    every_span_keyed = state_of(ch, KEYED, 70)
+    assert {k: e.count for k, e in by_edge(every_span_keyed).items()} == {("b", "c"): 1}
+    assert every_span_keyed.journey.journeys == 1  # j-2 began at b, not a start step; j-1 is a lone a
+    # A bound span without a key anywhere in the window makes the pass lend trace keys: nothing else changes.
+    insert(ch, origin(70), [step_span("d", 300, 1, "t9")])
+    lending = state_of(ch, KEYED, 70)
+    assert by_edge(lending) == by_edge(every_span_keyed)
+    assert by_step(lending)["d"].count == 1
+    assert [(s.step_id, s.count, s.wait_mean_s) for s in lending.steps if s.step_id != "d"] == [
+        (s.step_id, s.count, s.wait_mean_s) for s in every_span_keyed.steps if s.step_id != "d"
+    ]
+
+
 def test_in_flight_counts_spans_running_at_the_window_end(ch) -> None:
     insert(ch, origin(13), [step_span("a", 899, 10, "j1"), step_span("a", 100, 5, "j2")])
     assert by_step(state_of(ch, LINE, 13))["a"].in_flight == 1
