@@ -64,27 +64,18 @@ class RollupCoverage:
 
 def rollup_table_ddl() -> str:
     """CREATE TABLE for the per-minute rollup."""
-    return f"""
-CREATE TABLE IF NOT EXISTS {ROLLUP_TABLE} (
-    Minute DateTime CODEC(Delta, ZSTD(1)),
-    ServiceName LowCardinality(String),
-    SpanName LowCardinality(String),
-    Attributes Map(LowCardinality(String), String),
-    Spans SimpleAggregateFunction(sum, UInt64),
-    Errors SimpleAggregateFunction(sum, UInt64),
-    DurationSum SimpleAggregateFunction(sum, UInt64),
-    DurationDigest AggregateFunction(quantilesBFloat16({_LEVELS}), UInt64)
-) ENGINE = AggregatingMergeTree
-PARTITION BY toDate(Minute)
-ORDER BY (Minute, ServiceName, SpanName, Attributes)
-"""
+    return _aggregating_table_ddl(ROLLUP_TABLE, time_column="Minute", partition="toDate(Minute)")
 
 
 def hourly_table_ddl() -> str:
     """CREATE TABLE for the per-hour rollup (the minute rollup's columns, `Hour` for `Minute`)."""
+    return _aggregating_table_ddl(HOURLY_TABLE, time_column="Hour", partition="toYYYYMM(Hour)")
+
+
+def _aggregating_table_ddl(table: str, time_column: str, partition: str) -> str:
     return f"""
-CREATE TABLE IF NOT EXISTS {HOURLY_TABLE} (
-    Hour DateTime CODEC(Delta, ZSTD(1)),
+CREATE TABLE IF NOT EXISTS {table} (
+    {time_column} DateTime CODEC(Delta, ZSTD(1)),
     ServiceName LowCardinality(String),
     SpanName LowCardinality(String),
     Attributes Map(LowCardinality(String), String),
@@ -93,8 +84,8 @@ CREATE TABLE IF NOT EXISTS {HOURLY_TABLE} (
     DurationSum SimpleAggregateFunction(sum, UInt64),
     DurationDigest AggregateFunction(quantilesBFloat16({_LEVELS}), UInt64)
 ) ENGINE = AggregatingMergeTree
-PARTITION BY toYYYYMM(Hour)
-ORDER BY (Hour, ServiceName, SpanName, Attributes)
+PARTITION BY {partition}
+ORDER BY ({time_column}, ServiceName, SpanName, Attributes)
 """
 
 
