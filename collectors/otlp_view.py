@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.proto.common.v1 import common_pb2
@@ -89,23 +90,14 @@ def any_values_to_strings(values: list[bytes], render: Any) -> pa.Array:
     lengths = np.fromiter(map(len, values), dtype=np.int32, count=n)
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(lengths, out=offsets[1:])
-    data = np.frombuffer(b"".join(values), dtype=np.uint8)
+    joined = b"".join(values)
+    encoded = pa.BinaryArray.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(joined)])
+    header = np.frombuffer(joined + b"\0\0", dtype=np.uint8)
     starts = offsets[:-1]
-    padded = np.concatenate([data, np.zeros(2, np.uint8)])
-    first = padded[starts]
-    second = padded[starts + 1]
+    first, second = header[starts], header[starts + 1]
     fast = (lengths == 0) | ((first == 0x0A) & (second < 0x80) & (lengths == second.astype(np.int32) + 2))
-    # keep every byte of a fast value but its two-byte header; drop slow values whole
-    owner = np.repeat(np.arange(n), lengths)
-    keep = fast[owner]
-    keep[starts[lengths >= 2]] = False
-    keep[starts[lengths >= 2] + 1] = False
-    out_lengths = np.where(fast, np.maximum(lengths - 2, 0), 0).astype(np.int32)
-    out_offsets = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(out_lengths, out=out_offsets[1:])
-    sliced = pa.BinaryArray.from_buffers(
-        pa.binary(), n, [None, pa.py_buffer(out_offsets.tobytes()), pa.py_buffer(data[keep[: len(data)]].tobytes())]
-    )
+    # every value without its two-byte header (a fast one is at most 129 bytes long; empty stays empty)
+    sliced = pc.binary_slice(encoded, 2, 130)
     if not fast.all():
         slow_positions = np.flatnonzero(~fast)
         rendered = [_render_cached(values[i], render) for i in slow_positions]
