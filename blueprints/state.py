@@ -115,9 +115,10 @@ def compute_state(
 ) -> BlueprintState:
     """The live state of `blueprint` over [start, end), judged at `now` (all timezone-aware).
 
-    `side_client`, when given, returns a client for the thread calling it (such as a per-thread pool's): a
-    window answered from the rollup then reads the rollup on another thread while `client` walks the
-    journeys, so a viewer waits for the longer of the two rather than their sum.
+    `side_client`, when given, returns a client for the thread calling it (such as a per-thread pool's): what
+    does not depend on the journey walk (unmapped names; the rollup's figures for a long window) is then read
+    on another thread while `client` walks the journeys, so a viewer waits for the longer of the two rather
+    than their sum.
 
     Raises ValueError for a bad window and StateUnavailable when ClickHouse refuses a query.
     """
@@ -180,27 +181,29 @@ def _observe(
     ids = graph.step_ids
     window = plan.window
     columns = _trace_columns(client, graph)
+    # What does not depend on the journey walk: unmapped names, and for long windows the rollup's figures.
+    if plan.source == "raw":
+        side_queries = [unmapped_query(blueprint, window.start, window.end, options.unmapped_limit, columns)]
+    else:
+        side_queries = [
+            rollup_step_query(blueprint, window.start, window.end, plan.walk.origin, window.bucket_s),
+            rollup_unmapped_query(blueprint, window.start, window.end, options.unmapped_limit),
+        ]
+
+    def read_side(on: Any) -> list[list[dict[str, Any]]]:
+        return [_rows(on, query, graph) for query in side_queries]
+
+    beside = None if side_client is None else _side_threads().submit(lambda: read_side(side_client()))
     unkeyed = unkeyed_query(blueprint, plan.walk, columns)
     lend = unkeyed is not None and bool(_rows(client, unkeyed, graph))
     walk = journey_query(blueprint, graph, plan.walk, columns, lend=lend)
+    walked = parse_journey_rows(_rows(client, walk, graph), ids)
+    side_rows = read_side(client) if beside is None else beside.result()
     if plan.source == "raw":
-        walked = parse_journey_rows(_rows(client, walk, graph), ids)
-        unmapped = _rows(
-            client,
-            unmapped_query(blueprint, window.start, window.end, options.unmapped_limit, columns),
-            graph,
-        )
+        (unmapped,) = side_rows
         observed = walked
     else:
-        step_figures = rollup_step_query(blueprint, window.start, window.end, plan.walk.origin, window.bucket_s)
-        unmapped_names = rollup_unmapped_query(blueprint, window.start, window.end, options.unmapped_limit)
-
-        def read_rollup(on: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-            return _rows(on, step_figures, graph), _rows(on, unmapped_names, graph)
-
-        beside = None if side_client is None else _side_threads().submit(lambda: read_rollup(side_client()))
-        walked = parse_journey_rows(_rows(client, walk, graph), ids)
-        rolled, unmapped = read_rollup(client) if beside is None else beside.result()
+        rolled, unmapped = side_rows
         observed = merge_walked(parse_rollup_rows(rolled, ids), walked)
     return Observed(
         steps=observed.steps,
@@ -213,8 +216,8 @@ def _observe(
 
 @functools.cache
 def _side_threads() -> ThreadPoolExecutor:
-    """The threads that read the rollup beside a journey walk (started on first use)."""
-    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="touchpoint-state-rollup")
+    """The threads that read unmapped names and the rollup beside a journey walk (started on first use)."""
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="touchpoint-state-side")
 
 
 def _rows(client: Any, query: SqlQuery, graph: JourneyGraph) -> list[dict[str, Any]]:

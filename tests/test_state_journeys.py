@@ -3,12 +3,14 @@ drop-off causes, conformance, lead and process time, handoffs, repeats and first
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
 from state_scenario import Span, blueprint, insert, origin, step_span
 
 from blueprints.state import StateOptions, compute_state
+from collectors.db import connect
 
 LINE = """
 id: line
@@ -245,6 +247,27 @@ def test_unmapped_lists_the_busiest_names_no_step_binds(ch) -> None:
         ("noise", "GET /health", 3),
         ("noise", "poll", 1),
     ]
+
+
+def test_a_side_client_reads_unmapped_names_beside_the_walk_and_changes_no_figure(ch, dsn) -> None:  # noqa: ANN001
+    at = origin(80)
+    insert(ch, at, [Span("noise", "GET /health", i, 0.01, f"n{i}") for i in range(3)])
+    insert(ch, at, [Span("noise", "poll", 9, 0.01, "p"), step_span("a", 1, 1, "j"), step_span("b", 3, 1, "j")])
+    alone = state_of(ch, LINE, 80)
+    side = connect(dsn)
+    asked_from: list[str] = []
+
+    def side_client():  # noqa: ANN202 - what a per-thread client pool hands out
+        asked_from.append(threading.current_thread().name)
+        return side
+
+    try:
+        beside = state_of(ch, LINE, 80, side_client=side_client)
+    finally:
+        side.close()
+    assert asked_from and all(name.startswith("touchpoint-state-side") for name in asked_from)
+    assert [(u.service, u.count) for u in beside.conformance.unmapped] == [("noise", 3), ("noise", 1)]
+    assert beside.model_dump(exclude={"query_ms"}) == alone.model_dump(exclude={"query_ms"})
 
 
 def test_window_without_spans_has_no_data(ch) -> None:

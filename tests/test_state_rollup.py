@@ -117,7 +117,7 @@ def test_a_side_client_reads_the_rollup_on_another_thread_and_changes_no_figure(
         beside = compute_state(ch, bp, start, end, end, options, side_client=side_client)
     finally:
         side.close()
-    assert asked_from and all(name.startswith("touchpoint-state-rollup") for name in asked_from)
+    assert asked_from and all(name.startswith("touchpoint-state-side") for name in asked_from)
     assert beside.model_dump(exclude={"query_ms"}) == alone.model_dump(exclude={"query_ms"})
 
 
