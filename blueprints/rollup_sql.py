@@ -9,12 +9,13 @@ rollup.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from blueprints.rollups import HOURLY_TABLE, ROLLUP_COLUMNS, ROLLUP_QUANTILES, ROLLUP_TABLE
 from blueprints.selectors import step_index_expression
 from blueprints.state_sql import SET_SERIES, SET_STEP, SqlQuery
+from blueprints.time_grid import whole_hours
 
 _LEVELS = ", ".join(map(str, ROLLUP_QUANTILES))
 
@@ -57,7 +58,7 @@ GROUP BY GROUPING SETS ((step), (step, bucket))
 """
     params = {
         **step.params,
-        **_rollup_rows_params(start, end, whole_hours=bucket_s % 3600 == 0 and origin.timestamp() % 3600 == 0),
+        **_rollup_rows_params(start, end, hours_whole=bucket_s % 3600 == 0 and origin.timestamp() % 3600 == 0),
         "q_origin": int(origin.timestamp()),
         "q_bucket": bucket_s,
     }
@@ -75,7 +76,7 @@ GROUP BY service, span_name
 ORDER BY spans DESC, service, span_name
 LIMIT {{q_limit:UInt32}}
 """
-    params = {**step.params, **_rollup_rows_params(start, end, whole_hours=True), "q_limit": int(limit)}
+    params = {**step.params, **_rollup_rows_params(start, end, hours_whole=True), "q_limit": int(limit)}
     return SqlQuery(sql, params)
 
 
@@ -93,17 +94,8 @@ _ROLLUP_ROWS = f"""
 """
 
 
-def hour_span(start: datetime, end: datetime) -> tuple[datetime, datetime]:
-    """The whole hours inside [start, end) (UTC), or the empty (start, start) when there are none."""
-    first = start.replace(minute=0, second=0, microsecond=0)
-    if first < start:
-        first += timedelta(hours=1)
-    last = end.replace(minute=0, second=0, microsecond=0)
-    return (first, last) if first < last else (start, start)
-
-
-def _rollup_rows_params(start: datetime, end: datetime, whole_hours: bool) -> dict[str, Any]:
+def _rollup_rows_params(start: datetime, end: datetime, hours_whole: bool) -> dict[str, Any]:
     """Hours are read whole only where the caller allows it: a series needs each hour inside one bucket
     (buckets of whole hours counted from a whole hour)."""
-    hours_from, hours_to = hour_span(start.astimezone(UTC), end.astimezone(UTC)) if whole_hours else (start, start)
+    hours_from, hours_to = whole_hours(start.astimezone(UTC), end.astimezone(UTC)) if hours_whole else (start, start)
     return {"q_from": start, "q_to": end, "q_hours_from": hours_from, "q_hours_to": hours_to}

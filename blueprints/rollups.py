@@ -23,11 +23,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from clickhouse_connect.driver.client import Client
 
 from blueprints.selectors import SpanColumns
+from blueprints.time_grid import ceil_minute
 from collectors.schema import TRACES_TABLE, Migration, SchemaOptions, register_migration
 
 ROLLUP_TABLE = "touchpoint_span_rollup"
@@ -168,7 +169,7 @@ def hourly_migration_statements(options: SchemaOptions) -> list[str]:
 def read_coverage(client: Client) -> RollupCoverage:
     """The kept keys and since when each is complete (rounded up to the next whole minute)."""
     rows = client.query(f"SELECT Key, max(Since) FROM {KEYS_TABLE} GROUP BY Key").result_rows
-    return RollupCoverage({str(key): _ceil_minute(_aware(since)) for key, since in rows})
+    return RollupCoverage({str(key): ceil_minute(_aware(since)) for key, since in rows})
 
 
 def ensure_rollup_keys(client: Client, keys: Iterable[str], now: datetime) -> set[str]:
@@ -198,11 +199,6 @@ def _quote_key(key: str) -> str:
 
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def _ceil_minute(value: datetime) -> datetime:
-    floor = value.replace(second=0, microsecond=0)
-    return floor if floor == value else floor + timedelta(minutes=1)
 
 
 register_migration(Migration(MIGRATION_VERSION, "per-minute span rollup for long windows", migration_statements))

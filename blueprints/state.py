@@ -30,6 +30,7 @@ from blueprints.selectors import SpanColumns, selector_attribute_keys
 from blueprints.state_assembly import assemble_state
 from blueprints.state_model import BlueprintState, Window
 from blueprints.state_sql import Scan, SqlQuery, journey_query, unkeyed_query, unmapped_query
+from blueprints.time_grid import ceil_minute, floor_minute, floor_to
 from blueprints.trace_columns import trace_columns
 
 log = logging.getLogger(__name__)
@@ -87,16 +88,16 @@ def plan_state(
     use_rollup = (
         wants_rollup
         and coverage is not None
-        and (options.source == "rollup" or coverage.covers(selector_keys, _floor_minute(start)))
+        and (options.source == "rollup" or coverage.covers(selector_keys, floor_minute(start)))
     )
     if use_rollup:
-        start, end = _floor_minute(start), _ceil_minute(end)
+        start, end = floor_minute(start), ceil_minute(end)
         length_s = (end - start).total_seconds()
     bucket_s = bucket_seconds(length_s, options.series_points, whole_minutes=use_rollup)
     reference = min(end, now)
     walk_start = max(start, end - timedelta(seconds=options.journey_horizon_s)) if use_rollup else start
     # Rollup points are aligned to the clock so that whole hours can be read from the hourly rollup.
-    origin = _floor_to(start, bucket_s) if use_rollup else start
+    origin = floor_to(start, bucket_s) if use_rollup else start
     return StatePlan(
         source="rollup" if use_rollup else "raw",
         window=Window(start=start, end=end, bucket_s=bucket_s, origin=origin if origin != start else None),
@@ -246,18 +247,3 @@ def _coverage(client: Any) -> RollupCoverage | None:
     except Exception as exc:  # noqa: BLE001 - no rollup (not migrated yet) means raw spans answer
         log.warning("span rollup unavailable, answering from raw spans", extra={"error": str(exc)})
         return None
-
-
-def _floor_to(value: datetime, seconds: int) -> datetime:
-    """`value` floored to a multiple of `seconds` counted from the Unix epoch."""
-    stamp = int(value.timestamp())
-    return datetime.fromtimestamp(stamp - stamp % seconds, tz=value.tzinfo)
-
-
-def _floor_minute(value: datetime) -> datetime:
-    return value.replace(second=0, microsecond=0)
-
-
-def _ceil_minute(value: datetime) -> datetime:
-    floor = _floor_minute(value)
-    return floor if floor == value else floor + timedelta(minutes=1)
