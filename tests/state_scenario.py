@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import textwrap
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -75,6 +76,19 @@ def insert(ch: Any, at: datetime, spans: Iterable[Span]) -> int:
         )
     ch.insert(TRACES_TABLE, rows, column_names=_COLUMNS)
     return len(rows)
+
+
+class SideClients:
+    """What a per-thread client pool hands out to compute_state's side reads: always `client`, remembering the
+    name of every thread that asked."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.asked_from: list[str] = []
+
+    def __call__(self) -> Any:
+        self.asked_from.append(threading.current_thread().name)
+        return self.client
 
 
 def _hex(text: str, width: int) -> str:

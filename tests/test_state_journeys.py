@@ -3,11 +3,10 @@ drop-off causes, conformance, lead and process time, handoffs, repeats and first
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
-from state_scenario import Span, blueprint, insert, origin, step_span
+from state_scenario import SideClients, Span, blueprint, insert, origin, step_span
 
 from blueprints.state import StateOptions, compute_state
 from collectors.db import connect
@@ -254,18 +253,12 @@ def test_a_side_client_reads_unmapped_names_beside_the_walk_and_changes_no_figur
     insert(ch, at, [Span("noise", "GET /health", i, 0.01, f"n{i}") for i in range(3)])
     insert(ch, at, [Span("noise", "poll", 9, 0.01, "p"), step_span("a", 1, 1, "j"), step_span("b", 3, 1, "j")])
     alone = state_of(ch, LINE, 80)
-    side = connect(dsn)
-    asked_from: list[str] = []
-
-    def side_client():  # noqa: ANN202 - what a per-thread client pool hands out
-        asked_from.append(threading.current_thread().name)
-        return side
-
+    side = SideClients(connect(dsn))
     try:
-        beside = state_of(ch, LINE, 80, side_client=side_client)
+        beside = state_of(ch, LINE, 80, side_client=side)
     finally:
-        side.close()
-    assert asked_from and all(name.startswith("touchpoint-state-side") for name in asked_from)
+        side.client.close()
+    assert side.asked_from and all(name.startswith("touchpoint-state-side") for name in side.asked_from)
     assert [(u.service, u.count) for u in beside.conformance.unmapped] == [("noise", 3), ("noise", 1)]
     assert beside.model_dump(exclude={"query_ms"}) == alone.model_dump(exclude={"query_ms"})
 

@@ -4,11 +4,10 @@ raw spans whenever the rollup does not keep an attribute a selector needs."""
 from __future__ import annotations
 
 import random
-import threading
 from datetime import timedelta
 
 import pytest
-from state_scenario import Span, blueprint, insert, origin, step_span
+from state_scenario import SideClients, Span, blueprint, insert, origin, step_span
 
 from blueprints.rollup_sql import rollup_step_query
 from blueprints.rollups import (
@@ -106,18 +105,12 @@ def test_a_side_client_reads_the_rollup_on_another_thread_and_changes_no_figure(
     bp = blueprint(FLOW)
     options = StateOptions(source="rollup", journey_horizon_s=1800)
     alone = compute_state(ch, bp, start, end, end, options)
-    side = connect(dsn)
-    asked_from: list[str] = []
-
-    def side_client():  # noqa: ANN202 - what a per-thread client pool hands out
-        asked_from.append(threading.current_thread().name)
-        return side
-
+    side = SideClients(connect(dsn))
     try:
-        beside = compute_state(ch, bp, start, end, end, options, side_client=side_client)
+        beside = compute_state(ch, bp, start, end, end, options, side_client=side)
     finally:
-        side.close()
-    assert asked_from and all(name.startswith("touchpoint-state-side") for name in asked_from)
+        side.client.close()
+    assert side.asked_from and all(name.startswith("touchpoint-state-side") for name in side.asked_from)
     assert beside.model_dump(exclude={"query_ms"}) == alone.model_dump(exclude={"query_ms"})
 
 
