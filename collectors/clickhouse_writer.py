@@ -7,8 +7,9 @@ grow by themselves and the per-insert overhead is shared. Receivers announce the
 decoding (:meth:`SpanWriter.incoming`), and an insert may wait up to `max_linger_s` for those. By default it
 does not: clients that wait for their answer then fall into two groups, one decoding while the other's rows
 are inserted, which keeps both cores busy (bench/ingest.py: 34,000 spans/s against 26,500 with a 50 ms
-linger that put every request into one insert). A server that must make fewer, larger parts (a remote
-ClickHouse shared with other writers) can set a linger.
+linger that put every request into one insert). A writer that must make fewer, larger parts (into a remote
+ClickHouse shared with other writers) can be built with `WriterLimits(max_linger_s=…)`; `touchpoint serve`
+does not set one.
 """
 
 from __future__ import annotations
