@@ -56,7 +56,8 @@ class SpanColumns:
 
     `step_attribute` and `journey_attribute` name columns holding the `blueprint.step` and `journey.id`
     attributes (see :mod:`blueprints.trace_columns`); without them the attribute map is searched.
-    `actor` names a column holding the actor's hash (0 for none).
+    `actor` names a column holding the actor's hash (0 for none); `journey_key` one holding cityHash64 of the
+    `journey.id` attribute, or of TraceId where a span lacks it.
     """
 
     service: str = "ServiceName"
@@ -66,11 +67,12 @@ class SpanColumns:
     step_attribute: str | None = None
     journey_attribute: str | None = None
     actor: str | None = None
+    journey_key: str | None = None
 
     def __post_init__(self) -> None:
         for name in (self.service, self.span, self.attributes, self.trace_id):
             identifier(name)
-        for optional in (self.step_attribute, self.journey_attribute, self.actor):
+        for optional in (self.step_attribute, self.journey_attribute, self.actor, self.journey_key):
             if optional is not None:
                 identifier(optional)
 
@@ -144,6 +146,17 @@ def journey_attribute_expression(
     if key == JOURNEY_ATTRIBUTE and columns.journey_attribute is not None:
         return SqlFragment(columns.journey_attribute)
     return SqlFragment(f"{columns.attributes}[{{{prefix}_key:String}}]", {f"{prefix}_key": key})
+
+
+def journey_hash_expression(
+    blueprint: Any, columns: SpanColumns = TRACE_COLUMNS, prefix: str = "jh"
+) -> SqlFragment:
+    """A UInt64 expression: the hash of :func:`journey_key_expression` (rows with equal keys, equal hashes),
+    read from `columns.journey_key` where it holds that very key."""
+    if correlation_key(blueprint) == JOURNEY_ATTRIBUTE and columns.journey_key is not None:
+        return SqlFragment(columns.journey_key)
+    key = journey_key_expression(blueprint, columns, prefix)
+    return SqlFragment(f"cityHash64({key.sql})", key.params)
 
 
 def correlation_key(blueprint: Any) -> str | None:

@@ -25,6 +25,7 @@ from blueprints.selectors import (
     binding_filter,
     identifier,
     journey_attribute_expression,
+    journey_hash_expression,
     step_index_expression,
 )
 from blueprints.sql_conditions import any_of, every
@@ -103,7 +104,14 @@ def journey_query(
     for fragment in (attribute, bindable):
         if fragment is not None:
             params.update(fragment.params)
-    tagged = f"if({attribute.sql} != '', cityHash64({attribute.sql}), 0)" if attribute else "toUInt64(0)"
+    lend = lend and attribute is not None
+    if lend:
+        tagged = f"if({attribute.sql} != '', cityHash64({attribute.sql}), 0)"
+        keys, kept = f"cityHash64(TraceId) AS trace,\n        {tagged} AS tagged,", "trace, tagged,"
+    else:
+        journey = journey_hash_expression(blueprint, columns, prefix="jh")
+        params.update(journey.params)
+        keys, kept = f"{journey.sql} AS journey,", "journey,"
     actor = columns.actor or ACTOR_EXPRESSION
     mask = "UInt64" if len(graph.steps) <= 64 else "UInt256"
     quantiles, wait_quantiles = ", ".join(map(str, QUANTILES)), ", ".join(map(str, WAIT_QUANTILES))
@@ -114,8 +122,7 @@ WITH
 bound AS (
     SELECT
         {step.sql} AS step,
-        cityHash64(TraceId) AS trace,
-        {tagged} AS tagged,
+        {keys}
         toUnixTimestamp64Nano(Timestamp) AS start_ns,
         toInt64(start_ns + Duration) AS end_ns,
         StatusCode = 'Error' AS failed,
@@ -127,7 +134,7 @@ bound AS (
 ),
 spans AS (
     SELECT
-        step, trace, tagged, start_ns, end_ns,
+        step, {kept} start_ns, end_ns,
         -- step, error and the step's designed lane and roles packed in one number: fewer arrays to sort
         arrayElement({{q_meta:Array(UInt64)}}, step) + 65536 * failed AS meta,
         -- who did it: the actor attributes, else the step's designed actor on this service
@@ -137,7 +144,7 @@ spans AS (
         arrayElement({{q_required:Array({mask})}}, step) AS needs
     FROM bound
 ),
-{_journeys_cte(attribute is not None, lend)},
+{_journeys_cte(lend)},
 shaped AS (
     SELECT
         starts, ends, metas, actors, visited, needed, first_start, last_end,
@@ -302,15 +309,14 @@ def _first_contact(graph: JourneyGraph) -> str:
             = arrayCount(arraySlice(intDiv(flags, 32) % 2, 1, indexOf(intDiv(flags, 16) % 2, 1) - 1))"""
 
 
-def _journeys_cte(by_attribute: bool, lend: bool) -> str:
+def _journeys_cte(lend: bool) -> str:
     # Each journey's spans as parallel arrays in start order (sorting plain arrays by one Int64 key is several
     # times faster than sorting an array of tuples), plus masks of the steps visited and needed before them.
     ordered = ", ".join(
         f"arraySort((x, k) -> k, {name}_all, starts_all) AS {name}" for name in ("ends", "metas", "actors")
     )
-    if not (by_attribute and lend):
+    if not lend:
         # Journeys are traces, or every bound span carries its key: one grouping.
-        journey = "if(tagged != 0, tagged, trace)" if by_attribute else "trace"
         collected = ", ".join(f"groupArray({row}) AS {name}_all" for name, row in _COLLECTED.items())
         return f"""journeys AS (
     SELECT arraySort(starts_all) AS starts, {ordered}, visited, needed, first_start, last_end
@@ -318,7 +324,7 @@ def _journeys_cte(by_attribute: bool, lend: bool) -> str:
         SELECT {collected},
                groupBitOr(bit) AS visited, groupBitOr(needs) AS needed,
                min(start_ns) AS first_start, max(end_ns) AS last_end
-        FROM spans WHERE step != 0 GROUP BY {journey}
+        FROM spans WHERE step != 0 GROUP BY journey
     )
 )"""
     # Some bound spans lack the key (spans of off-the-shelf systems): group by trace and key first, then lend

@@ -270,23 +270,31 @@ def test_window_without_spans_has_no_data(ch) -> None:
     assert state.source == "raw" and state.journey_window is None
 
 
-def test_convention_columns_and_the_attribute_map_give_the_same_answer(ch) -> None:
+@pytest.mark.parametrize("lend", [True, False])
+def test_convention_columns_and_the_attribute_map_give_the_same_answer(ch, lend) -> None:
     from blueprints.journey_graph import journey_graph
     from blueprints.selectors import TRACE_COLUMNS
     from blueprints.state_sql import Scan, journey_query
     from blueprints.trace_columns import CONVENTION_COLUMNS, trace_columns
 
+    day = 17 if lend else 16
     insert(
         ch,
-        origin(17),
-        DROPS + [step_span("b", 5, 1, "k", attributes={"actor.type": "person", "actor.id": "x"})],
+        origin(day),
+        DROPS
+        + [
+            step_span("b", 5, 1, "k", attributes={"actor.type": "person", "actor.id": "x"}),
+            # one journey over two traces
+            step_span("a", 30, 1, "t-x", attributes={"journey.id": "j-9"}),
+            step_span("b", 40, 1, "t-y", attributes={"journey.id": "j-9"}),
+        ],
     )
     bp = blueprint(KEYED)
-    start = origin(17)
+    start = origin(day)
     scan = Scan(start, start + timedelta(hours=1), start, 120, start + timedelta(hours=1))
     answers = []
     for columns in (TRACE_COLUMNS, CONVENTION_COLUMNS):
-        query = journey_query(bp, journey_graph(bp), scan, columns)
+        query = journey_query(bp, journey_graph(bp), scan, columns, lend=lend)
         answers.append(sorted(map(repr, ch.query(query.sql, parameters=query.params).result_rows)))
     assert trace_columns(ch) == CONVENTION_COLUMNS
     assert answers[0] == answers[1] and len(answers[0]) > 10
