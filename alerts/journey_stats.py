@@ -23,6 +23,7 @@ from blueprints.selectors import (
     journey_attribute_expression,
 )
 from blueprints.sql_conditions import any_of, every
+from blueprints.sql_text import compact
 from collectors.schema import TRACES_TABLE
 
 START = ""  # the step id standing for "before the journey's first step" and "nothing yet"
@@ -190,7 +191,7 @@ FROM (
 )
 GROUP BY a_idx, b_idx
 """
-    return sql, params
+    return compact(sql), params
 
 
 def journey_key(blueprint: Any, columns: SpanColumns) -> SqlFragment:

@@ -194,11 +194,26 @@ def _observe(
     def read_side(on: Any) -> list[list[dict[str, Any]]]:
         return [_rows(on, query, graph) for query in side_queries]
 
+    def walk(lend: bool) -> Observed:
+        query = journey_query(blueprint, graph, plan.walk, columns, lend=lend)
+        return parse_journey_rows(_rows(client, query, graph), ids)
+
     beside = None if side_client is None else _side_threads().submit(lambda: read_side(side_client()))
     unkeyed = unkeyed_query(blueprint, plan.walk, columns)
-    lend = unkeyed is not None and bool(_rows(client, unkeyed, graph))
-    walk = journey_query(blueprint, graph, plan.walk, columns, lend=lend)
-    walked = parse_journey_rows(_rows(client, walk, graph), ids)
+    if unkeyed is None:
+        walked = walk(False)
+    elif side_client is None:
+        walked = walk(bool(_rows(client, unkeyed, graph)))
+    else:
+        # Whether some bound span lacks the journey key is asked beside the walk, which meanwhile assumes
+        # the answer this blueprint's last state got (traffic seldom changes its habits); a wrong guess
+        # walks again.
+        check = _side_threads().submit(lambda: bool(_rows(side_client(), unkeyed, graph)))
+        guess = _LENT.get(graph.blueprint_id, False)
+        walked = walk(guess)
+        lend = _LENT[graph.blueprint_id] = check.result()
+        if lend != guess:
+            walked = walk(lend)
     side_rows = read_side(client) if beside is None else beside.result()
     if plan.source == "raw":
         (unmapped,) = side_rows
@@ -215,10 +230,15 @@ def _observe(
     )
 
 
+# Per blueprint id: whether its last walk had to lend journey keys to spans without one.
+_LENT: dict[str, bool] = {}
+
+
 @functools.cache
 def _side_threads() -> ThreadPoolExecutor:
-    """The threads that read unmapped names and the rollup beside a journey walk (started on first use)."""
-    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="touchpoint-state-side")
+    """The threads that read unmapped names, the rollup and the unkeyed check beside a journey walk (started on
+    first use)."""
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="touchpoint-state-side")
 
 
 def _rows(client: Any, query: SqlQuery, graph: JourneyGraph) -> list[dict[str, Any]]:

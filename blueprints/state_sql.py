@@ -29,6 +29,7 @@ from blueprints.selectors import (
     step_index_expression,
 )
 from blueprints.sql_conditions import any_of, every
+from blueprints.sql_text import compact
 from blueprints.trace_columns import ACTOR_EXPRESSION
 from collectors.schema import TRACES_TABLE
 
@@ -261,7 +262,7 @@ SELECT
 FROM cells
 GROUP BY GROUPING SETS ((step), (step, bucket), (prev, step), ())
 """
-    return SqlQuery(sql, params)
+    return SqlQuery(compact(sql), params)
 
 
 JOURNEY_COLUMNS = (

@@ -329,3 +329,22 @@ def test_long_waits_of_many_journeys_do_not_overflow(ch) -> None:
     state = compute_state(ch, blueprint(LINE), start, end, end, StateOptions(source="raw"))
     assert by_step(state)["b"].wait_mean_s == pytest.approx(month - 1)  # 4000 x 30 days passes 2**63 ns
     assert by_edge(state)[("a", "b")].wait_mean_s == pytest.approx(month - 1)
+
+
+def test_a_walk_beside_the_unkeyed_check_lends_keys_exactly_when_needed_whatever_it_guessed(ch, dsn) -> None:  # noqa: ANN001
+    keyed = [
+        step_span("a", 0, 1, "t1", attributes={"journey.id": "j-1"}),
+        step_span("b", 60, 1, "t2", attributes={"journey.id": "j-1"}),
+    ]
+    insert(ch, origin(71), keyed)
+    insert(ch, origin(72), [*keyed, step_span("c", 62, 1, "t2")])  # c lacks the key: it joins j-1 via t2
+    side = SideClients(connect(dsn))
+    try:
+        # The guess carried from one state to the next is wrong at the second and third call.
+        states = [(day, state_of(ch, KEYED, day, side_client=side)) for day in (71, 71, 72, 72, 71)]
+    finally:
+        side.client.close()
+    for day, beside in states:
+        assert beside.model_dump(exclude={"query_ms"}) == state_of(ch, KEYED, day).model_dump(exclude={"query_ms"})
+    assert {k: e.count for k, e in by_edge(states[2][1]).items()} == {("a", "b"): 1, ("b", "c"): 1}
+    assert {k: e.count for k, e in by_edge(states[4][1]).items()} == {("a", "b"): 1}

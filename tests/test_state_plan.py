@@ -79,3 +79,10 @@ def test_bad_windows_are_refused_with_what_is_expected(start: datetime, end: dat
 def test_options_name_the_sources_they_know() -> None:
     with pytest.raises(ValueError, match="StateOptions.source 'cache' is not one of auto, raw, rollup"):
         StateOptions(source="cache")
+
+
+def test_queries_travel_without_comment_lines_or_indentation_but_keep_every_clause() -> None:
+    from blueprints.sql_text import compact
+
+    readable = "\nWITH\n-- why; not what\nx AS (\n    SELECT 1 AS a  -- kept: it ends its line\n)\n\nSELECT a FROM x\n"
+    assert compact(readable) == "WITH\nx AS (\nSELECT 1 AS a  -- kept: it ends its line\n)\nSELECT a FROM x"
