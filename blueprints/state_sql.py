@@ -3,7 +3,7 @@
 Two or three queries answer a whole state:
 
 - :func:`journey_query` walks every journey in a period (spans bound to steps, joined by the journey key,
-  ordered by start) and aggregates in one pass, by GROUPING SETS: per step, per step and series bucket, per
+  ordered by start) and aggregates in one pass, in four groupings: per step, per step and series bucket, per
   observed transition, and for the journeys as a whole (completion, drop-off, conformance, handoffs …).
 - :func:`unmapped_query` lists the busiest service/span names no step binds.
 - :func:`rollup_step_query` / :func:`rollup_unmapped_query` (in :mod:`blueprints.rollup_sql`) answer the
@@ -35,7 +35,7 @@ from collectors.schema import TRACES_TABLE
 
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
 WAIT_QUANTILES = (0.5, 0.95)
-# Result rows of journey_query, told apart by which GROUPING SETS entry produced them.
+# Result rows of journey_query, told apart by the grouping that produced them.
 SET_STEP, SET_SERIES, SET_EDGE, SET_JOURNEYS = "step", "series", "edge", "journeys"
 _NS = 1_000_000_000
 MAX_STEPS = 256  # steps are bits of a UInt256 mask in the journey pass
@@ -235,10 +235,11 @@ cells AS (
     )
     GROUP BY step, prev, bucket
 )
+-- The four groupings (per step; per step and bucket; per transition; all journeys) as one GROUP BY over
+-- four copies of the few cells: GROUPING SETS would have the analyzer handle every aggregate four times.
 SELECT
-    multiIf(grouping(step, prev, bucket) = 3, '{SET_STEP}', grouping(step, prev, bucket) = 2, '{SET_SERIES}',
-            grouping(step, prev, bucket) = 1, '{SET_EDGE}', '{SET_JOURNEYS}') AS set,
-    step, prev, bucket,
+    ['{SET_STEP}', '{SET_SERIES}', '{SET_EDGE}', '{SET_JOURNEYS}'][grouped + 1] AS set,
+    by_step AS step, by_prev AS prev, by_bucket AS bucket,
     sum(spans) AS spans,
     sum(errors) AS errors,
     sum(duration_sum_ns) AS duration_sum_ns,
@@ -259,8 +260,9 @@ SELECT
     sum(handoffs_sum) AS handoffs_sum,
     sumMap(skipped_bits.1, skipped_bits.2) AS skipped_bits,
     sumMap(drop_off.1, drop_off.2, drop_off.3, drop_off.4) AS drop_off
-FROM cells
-GROUP BY GROUPING SETS ((step), (step, bucket), (prev, step), ())
+FROM cells ARRAY JOIN [0, 1, 2, 3] AS grouped
+GROUP BY grouped, if(grouped != 3, cells.step, 0) AS by_step, if(grouped = 2, cells.prev, 0) AS by_prev,
+    if(grouped = 1, cells.bucket, 0) AS by_bucket
 """
     return SqlQuery(compact(sql), params)
 
