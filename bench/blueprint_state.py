@@ -27,7 +27,6 @@ import platform
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,7 +41,7 @@ from ruamel.yaml import YAML  # noqa: E402
 from bench.ingest import wait_for_merges  # noqa: E402
 from bench.pandas_state import load_frame, pandas_state  # noqa: E402
 from blueprints.state import StateOptions, compute_state  # noqa: E402
-from collectors.db import connect  # noqa: E402
+from collectors.db import ClientPool, connect  # noqa: E402
 from collectors.schema import TRACES_TABLE, migrate  # noqa: E402
 
 STEPS = 20
@@ -143,26 +142,6 @@ WHERE NOT (j % 20 = 0 AND i > 12) AND NOT (j % 33 = 0 AND i = 5)
     return int(client.query(f"SELECT count() FROM {TRACES_TABLE}").result_rows[0][0]) - int(before)
 
 
-class ThreadClients:
-    """A client per calling thread, as the server's pool hands them to compute_state's side reads."""
-
-    def __init__(self, dsn: str) -> None:
-        self.dsn = dsn
-        self.local = threading.local()
-        self.opened: list[Any] = []
-
-    def __call__(self) -> Any:
-        client = getattr(self.local, "client", None)
-        if client is None:
-            client = self.local.client = connect(self.dsn)
-            self.opened.append(client)
-        return client
-
-    def close(self) -> None:
-        for client in self.opened:
-            client.close()
-
-
 def timed(repeat: int, run: Any) -> tuple[list[float], list[float], Any]:
     """Wall and CPU milliseconds of `repeat` runs (CPU counts every thread of this process: the embedded
     engine runs in it, so CPU time is what a busy machine cannot inflate), and the last result."""
@@ -184,12 +163,12 @@ def window_15m(client: Any, side: Any, bp: Any, args: argparse.Namespace) -> dic
     print(f"15-minute window: {rows:,} spans generated and merged in {time.perf_counter() - began:.1f} s")
     end = WINDOW_START + timedelta(minutes=15)
     walls, cpus, state = timed(
-        args.repeat, lambda: compute_state(client, bp, WINDOW_START, end, end, side_client=side)
+        args.repeat, lambda: compute_state(client, bp, WINDOW_START, end, end, side_client=side.client)
     )
     empty = WINDOW_START - timedelta(days=1)
     fixed, _, _ = timed(
         args.repeat,
-        lambda: compute_state(client, bp, empty, empty + timedelta(minutes=15), end, side_client=side),
+        lambda: compute_state(client, bp, empty, empty + timedelta(minutes=15), end, side_client=side.client),
     )
     ours = statistics.median(walls)
     figures: dict[str, Any] = {
@@ -237,7 +216,7 @@ def window_24h(client: Any, side: Any, bp: Any, args: argparse.Namespace) -> dic
         f"in {time.perf_counter() - began:.1f} s"
     )
     walls, cpus, day = timed(
-        args.repeat, lambda: compute_state(client, bp, DAY_START, end, end, side_client=side)
+        args.repeat, lambda: compute_state(client, bp, DAY_START, end, end, side_client=side.client)
     )
     rolled = statistics.median(walls)
     raw, _, _ = timed(1, lambda: compute_state(client, bp, DAY_START, end, end, StateOptions(source="raw")))
@@ -274,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     figures: dict[str, Any] = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}"
     }
-    side = ThreadClients(dsn)  # as the API's per-thread pool: what is read beside the walk
+    side = ClientPool(dsn)  # the API's per-thread pool: what is read beside the walk
     figures["window_15m"] = window_15m(client, side, bp, args)
     if not args.skip_day:
         figures["window_24h"] = window_24h(client, side, bp, args)
