@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
@@ -17,9 +18,11 @@ from waitress.server import BaseWSGIServer, MultiSocketServer
 from app.api import build_api
 from app.context import AppContext
 from app.settings import Settings
+from blueprints.rollup_repair import repair_rollup
 from collectors.clickhouse_writer import SpanWriter, WriterLimits
 from collectors.db import ClientPool, EngineLock, connect, parse_dsn
 from collectors.otlp_http import ReceiverLimits, TraceReceiver
+from collectors.rollup_feed import has_feed
 from collectors.schema import migrate
 
 log = logging.getLogger(__name__)
@@ -58,7 +61,10 @@ def open_runtime(settings: Settings, start_hooks: list[StartHook] | None = None)
         lock = EngineLock(dsn.path)
         lock.acquire()
     try:
-        migrate(connect(dsn), settings.schema_options())
+        with contextlib.closing(connect(dsn)) as client:
+            migrate(client, settings.schema_options())
+            if has_feed(client):  # spans acknowledged just before the last stop may not have been folded
+                repair_rollup(client)
         pool = ClientPool(dsn)
         writer = SpanWriter(
             lambda: connect(dsn),

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from collectors.db import DEFAULT_DSN
+from collectors.db import DEFAULT_DSN, parse_dsn
 from collectors.schema import CLUSTER_NAME_PATTERN, SchemaOptions
 
 
@@ -88,5 +88,11 @@ class Settings(BaseSettings):
     )
 
     def schema_options(self) -> SchemaOptions:
-        """What the DDL depends on: every migration at start-up uses these, whichever part runs it."""
-        return SchemaOptions(ttl_days=self.ttl_days, cluster_name=self.cluster_name)
+        """What the DDL depends on: every migration at start-up uses these, whichever part runs it.
+
+        On the embedded engine every span comes through this process's writer, which then feeds the rollup
+        itself (collectors.rollup_feed); a server may take spans from other writers too.
+        """
+        return SchemaOptions(
+            ttl_days=self.ttl_days, cluster_name=self.cluster_name, rollup_feed=parse_dsn(self.db).embedded
+        )

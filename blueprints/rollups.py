@@ -29,6 +29,7 @@ from clickhouse_connect.driver.client import Client
 
 from blueprints.selectors import SpanColumns
 from blueprints.time_grid import ceil_minute
+from collectors.rollup_feed import FEED_TABLE, feed_table_ddl, has_feed
 from collectors.schema import TRACES_TABLE, Migration, SchemaOptions, register_migration
 
 ROLLUP_TABLE = "touchpoint_span_rollup"
@@ -40,6 +41,7 @@ ROLLUP_COLUMNS = SpanColumns(service="ServiceName", span="SpanName", attributes=
 ROLLUP_QUANTILES = (0.5, 0.9, 0.95, 0.99)
 MIGRATION_VERSION = 100
 HOURLY_MIGRATION_VERSION = 102
+FEED_MIGRATION_VERSION = 104
 # Kept from the start: the attribute conventions of docs/blueprint-format.md that name steps and lanes.
 DEFAULT_KEYS = ("actor.type", "blueprint.lane", "blueprint.step", "touchpoint.channel", "touchpoint.id")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -90,8 +92,8 @@ ORDER BY ({time_column}, ServiceName, SpanName, Attributes)
 """
 
 
-def hourly_select() -> str:
-    """The SELECT that folds minute-rollup rows into hours."""
+def hourly_select(where: str = "") -> str:
+    """The SELECT that folds minute-rollup rows (those matching `where`, SQL, when given) into hours."""
     return f"""
 SELECT
     toStartOfHour(Minute) AS Hour,
@@ -103,6 +105,7 @@ SELECT
     sum(DurationSum) AS DurationSum,
     quantilesBFloat16MergeState({_LEVELS})(DurationDigest) AS DurationDigest
 FROM {ROLLUP_TABLE}
+{f"WHERE {where}" if where else ""}
 GROUP BY Hour, ServiceName, SpanName, Attributes
 """
 
@@ -117,8 +120,9 @@ CREATE TABLE IF NOT EXISTS {KEYS_TABLE} (
 """
 
 
-def rollup_select(keys: Sequence[str]) -> str:
-    """The SELECT that turns inserted spans into rollup rows, keeping the attributes named in `keys`."""
+def rollup_select(keys: Sequence[str], source: str = TRACES_TABLE, where: str = "") -> str:
+    """The SELECT that turns spans inserted into `source` (otel_traces, or the writers' feed) into rollup rows,
+    keeping the attributes named in `keys` (of the spans matching `where`, SQL, when given)."""
     literal = ", ".join(_quote_key(k) for k in sorted(set(keys)))
     return f"""
 SELECT
@@ -130,7 +134,8 @@ SELECT
     countIf(StatusCode = 'Error') AS Errors,
     sum(Duration) AS DurationSum,
     quantilesBFloat16State({_LEVELS})(Duration) AS DurationDigest
-FROM {TRACES_TABLE}
+FROM {source}
+{f"WHERE {where}" if where else ""}
 GROUP BY Minute, ServiceName, SpanName, Attributes
 """
 
@@ -166,6 +171,25 @@ def hourly_migration_statements(options: SchemaOptions) -> list[str]:
     ]
 
 
+def feed_migration_statements(options: SchemaOptions) -> list[str]:
+    """Create the writers' feed table, where the writers feed the rollup (the embedded engine only)."""
+    if options.cluster_name or not options.rollup_feed:
+        return []
+    return [feed_table_ddl()]
+
+
+def move_view_to_feed(client: Client, options: SchemaOptions) -> None:
+    """Re-create the minute rollup's view on the feed table, keeping the attribute keys it keeps now.
+
+    Runs at start-up, before spans are accepted: nothing is inserted while the view is away.
+    """
+    if options.cluster_name or not options.rollup_feed:
+        return
+    keys = sorted(read_coverage(client).since) or list(DEFAULT_KEYS)
+    client.command(f"DROP VIEW IF EXISTS {ROLLUP_VIEW} SYNC")
+    client.command(f"CREATE MATERIALIZED VIEW {ROLLUP_VIEW} TO {ROLLUP_TABLE} AS {rollup_select(keys, FEED_TABLE)}")
+
+
 def read_coverage(client: Client) -> RollupCoverage:
     """The kept keys and since when each is complete (rounded up to the next whole minute)."""
     rows = client.query(f"SELECT Key, max(Since) FROM {KEYS_TABLE} GROUP BY Key").result_rows
@@ -184,7 +208,8 @@ def ensure_rollup_keys(client: Client, keys: Iterable[str], now: datetime) -> se
     missing = wanted - current
     if not missing:
         return set()
-    client.command(f"ALTER TABLE {ROLLUP_VIEW} MODIFY QUERY {rollup_select(sorted(current | missing))}")
+    source = FEED_TABLE if has_feed(client) else TRACES_TABLE
+    client.command(f"ALTER TABLE {ROLLUP_VIEW} MODIFY QUERY {rollup_select(sorted(current | missing), source)}")
     client.insert(KEYS_TABLE, [[key, now] for key in sorted(missing)], column_names=["Key", "Since"])
     return missing
 
@@ -204,4 +229,12 @@ def _aware(value: datetime) -> datetime:
 register_migration(Migration(MIGRATION_VERSION, "per-minute span rollup for long windows", migration_statements))
 register_migration(
     Migration(HOURLY_MIGRATION_VERSION, "per-hour span rollup for day-long windows", hourly_migration_statements)
+)
+register_migration(
+    Migration(
+        FEED_MIGRATION_VERSION,
+        "the embedded engine's writers feed the rollup (no view on otel_traces)",
+        feed_migration_statements,
+        after=move_view_to_feed,
+    )
 )

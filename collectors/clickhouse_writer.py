@@ -10,6 +10,9 @@ are inserted, which keeps both cores busy (bench/ingest.py: 34,000 spans/s again
 linger that put every request into one insert). A writer that must make fewer, larger parts (into a remote
 ClickHouse shared with other writers) can be built with `WriterLimits(max_linger_s=…)`; `touchpoint serve`
 does not set one.
+
+Where the database's rollup is fed by its writers (the embedded engine, see collectors.rollup_feed), every
+committed table is also handed to a :class:`~collectors.rollup_feed.RollupFeed`.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import OperationalError
 
 from collectors.errors import Overloaded, WriteFailed
+from collectors.rollup_feed import FeedStats, RollupFeed, has_feed
 from collectors.schema import TRACES_TABLE
 
 log = logging.getLogger(__name__)
@@ -69,8 +73,12 @@ class SpanWriter:
         client_factory: Callable[[], Client],
         table: str = TRACES_TABLE,
         limits: WriterLimits | None = None,
+        feed_rollup: bool | None = None,
     ) -> None:
+        """`feed_rollup`: hand committed rows to a RollupFeed; None asks the database (on the first insert)."""
         self._client_factory = client_factory
+        self._feed_rollup = feed_rollup
+        self._feed: RollupFeed | None = None
         self._table = table
         self.limits = limits or WriterLimits()
         self.stats = WriterStats()
@@ -126,7 +134,8 @@ class SpanWriter:
         return self.submit(table).result(timeout)
 
     def flush(self, timeout: float = 30.0) -> bool:
-        """Wait until everything submitted so far is committed (or failed); False on timeout."""
+        """Wait until everything submitted so far is committed (or failed) and fed to the rollup; False on
+        timeout."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while self._queue or self._busy:
@@ -134,16 +143,31 @@ class SpanWriter:
                 if remaining <= 0:
                     return False
                 self._cond.wait(remaining)
-        return True
+        return self._feed is None or self._feed.flush(max(0.0, deadline - time.monotonic()))
+
+    @property
+    def feed_stats(self) -> FeedStats | None:
+        """The rollup feed's counters, when this writer feeds the rollup."""
+        return None if self._feed is None else self._feed.stats
 
     def close(self, timeout: float = 30.0) -> None:
-        """Commit what is queued, then stop the insert loop."""
+        """Commit what is queued, feed it to the rollup, then stop."""
         with self._cond:
             self._closing = True
             self._cond.notify_all()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        if self._feed is not None:
+            self._feed.close(max(0.0, deadline - time.monotonic()))
+
+    def _start_feed(self, client: Client) -> None:
+        """Decide once, on the first client, whether committed rows go to a rollup feed."""
+        with self._cond:
+            if self._feed_rollup is None:
+                self._feed_rollup = has_feed(client)
+            if self._feed_rollup and self._feed is None:
+                self._feed = RollupFeed(self._client_factory)
 
     def _take_batch(self) -> list[tuple[pa.Table, Future[int]]]:
         with self._cond:
@@ -187,6 +211,8 @@ class SpanWriter:
             try:
                 if client is None:
                     client = self._client_factory()
+                    if self._feed_rollup is not False and self._feed is None:
+                        self._start_feed(client)
                 table = batch[0][0] if len(batch) == 1 else pa.concat_tables([t for t, _ in batch])
                 client.insert_arrow(self._table, table, settings=INSERT_SETTINGS)
             except Exception as exc:  # noqa: BLE001 - every failure is reported to the waiting callers
@@ -204,6 +230,8 @@ class SpanWriter:
                     self._cond.notify_all()
                 continue
             elapsed = time.perf_counter() - started
+            if self._feed is not None:
+                self._feed.add(table)
             for t, future in batch:
                 future.set_result(t.num_rows)
             with self._cond:

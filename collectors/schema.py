@@ -112,6 +112,7 @@ class SchemaOptions:
     ttl_days: int = 0  # 0 keeps spans forever
     cluster_name: str = ""  # non-empty: replicated, sharded tables ON CLUSTER (see collectors.cluster)
     database: str = ""  # the database the Distributed tables read from; migrate() fills in the client's
+    rollup_feed: bool = False  # the writers feed the rollup, no view on otel_traces (the embedded engine)
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,8 @@ class Migration:
     version: int
     description: str
     statements: Callable[[SchemaOptions], Sequence[str]] = field(repr=False)
+    # Run after the statements, for steps that depend on what the database holds (e.g. a view's current keys).
+    after: Callable[[Client, SchemaOptions], None] | None = field(default=None, repr=False)
 
 
 def _migrations_table() -> str:
@@ -187,6 +190,8 @@ def migrate(client: Client, options: SchemaOptions | None = None) -> list[int]:
             continue
         for statement in migration.statements(options):
             client.command(statement)
+        if migration.after is not None:
+            migration.after(client, options)
         client.insert(
             MIGRATIONS_TABLE, [[migration.version, migration.description]], column_names=["version", "description"]
         )

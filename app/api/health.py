@@ -19,6 +19,9 @@ def health_report(ctx: AppContext) -> tuple[dict[str, object], int]:
         "database": {"dsn": ctx.dsn.redacted(), "engine": "embedded" if ctx.dsn.embedded else "server"},
         "ingest": {**asdict(ctx.receiver.stats), **{"writer": asdict(ctx.writer.stats)}},
     }
+    feed = ctx.writer.feed_stats
+    if feed is not None:
+        report["ingest"]["rollup_feed"] = asdict(feed)  # type: ignore[index]
     try:
         rows = ctx.client().query(f"SELECT count() FROM {TRACES_TABLE}").result_rows
         report["database"]["spans"] = int(rows[0][0])  # type: ignore[index]
