@@ -3,7 +3,9 @@ list of span attributes they keep.
 
 `touchpoint_span_rollup` holds, per minute, service, span name and *selected* span attributes, the count,
 the error count, the summed duration and a histogram of durations (nanoseconds, bfloat16 bins). A
-materialized view fills it as spans are inserted, so any blueprint's step selectors can be evaluated on it:
+materialized view fills it as spans are inserted (on the embedded engine, as the writer feeds committed spans
+to `touchpoint_span_feed` once a second: collectors.rollup_feed, migration 104), so any blueprint's step
+selectors can be evaluated on it:
 service and span name are kept as they are, and of the attributes only those named in
 `touchpoint_rollup_keys` (the conventions plus every key a blueprint selects on; keeping all attributes
 would keep every id and defeat the rollup).
