@@ -28,38 +28,34 @@ def short_days(client: Client) -> list[date]:
     Read from the parts' row counts, so it costs nothing per span. Days where the rollup counted more (spans
     dropped by a TTL, which the rollup outlives) are not short.
     """
-    rows = client.query(
-        f"""
-SELECT d FROM (
-    SELECT toDate(partition) AS d, sum(rows) AS raw FROM system.parts
-    WHERE database = currentDatabase() AND table = {{table:String}} AND active GROUP BY d
-) AS r
-LEFT JOIN (SELECT toDate(Minute) AS d, sum(Spans) AS rolled FROM {ROLLUP_TABLE} GROUP BY d) AS u USING d
-WHERE raw > rolled
-ORDER BY d""",
-        parameters={"table": TRACES_TABLE},
-        settings={"join_use_nulls": 0},
-    ).result_rows
-    return [row[0] for row in rows]
+    raw = (
+        "SELECT toDate(partition) AS k, sum(rows) AS raw FROM system.parts "
+        "WHERE database = currentDatabase() AND table = {table:String} AND active GROUP BY k"
+    )
+    rolled = f"SELECT toDate(Minute) AS k, sum(Spans) AS rolled FROM {ROLLUP_TABLE} GROUP BY k"
+    return _short(client, raw, rolled, {"table": TRACES_TABLE})
 
 
 def unfolded_minutes(client: Client, days: list[date]) -> list[datetime]:
     """Minutes of `days` holding more spans in otel_traces than the rollup counted."""
     if not days:
         return []
+    raw = (
+        f"SELECT toStartOfMinute(Timestamp) AS k, count() AS raw FROM {TRACES_TABLE} "
+        "WHERE has({days:Array(Date)}, toDate(Timestamp)) GROUP BY k"
+    )
+    rolled = (
+        f"SELECT Minute AS k, sum(Spans) AS rolled FROM {ROLLUP_TABLE} "
+        "WHERE has({days:Array(Date)}, toDate(Minute)) GROUP BY k"
+    )
+    return _short(client, raw, rolled, {"days": days})
+
+
+def _short(client: Client, raw: str, rolled: str, parameters: dict[str, object]) -> list:
+    """The keys `k` for which `raw` (columns k, raw) counts more than `rolled` (columns k, rolled) does."""
     rows = client.query(
-        f"""
-SELECT m FROM (
-    SELECT toStartOfMinute(Timestamp) AS m, count() AS raw FROM {TRACES_TABLE}
-    WHERE has({{days:Array(Date)}}, toDate(Timestamp)) GROUP BY m
-) AS r
-LEFT JOIN (
-    SELECT Minute AS m, sum(Spans) AS rolled FROM {ROLLUP_TABLE}
-    WHERE has({{days:Array(Date)}}, toDate(Minute)) GROUP BY m
-) AS u USING m
-WHERE raw > rolled
-ORDER BY m""",
-        parameters={"days": days},
+        f"SELECT k FROM ({raw}) AS r LEFT JOIN ({rolled}) AS u USING k WHERE raw > rolled ORDER BY k",
+        parameters=parameters,
         settings={"join_use_nulls": 0},
     ).result_rows
     return [row[0] for row in rows]

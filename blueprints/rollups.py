@@ -180,12 +180,13 @@ def feed_migration_statements(options: SchemaOptions) -> list[str]:
     return [feed_table_ddl()]
 
 
-def move_view_to_feed(client: Client, options: SchemaOptions) -> None:
-    """Re-create the minute rollup's view on the feed table, keeping the attribute keys it keeps now.
+def move_view_to_feed(client: Client, _options: SchemaOptions) -> None:
+    """Re-create the minute rollup's view on the feed table (where the statements created one), keeping the
+    attribute keys it keeps now.
 
     Runs at start-up, before spans are accepted: nothing is inserted while the view is away.
     """
-    if options.cluster_name or not options.rollup_feed:
+    if not has_feed(client):
         return
     keys = sorted(read_coverage(client).since) or list(DEFAULT_KEYS)
     client.command(f"DROP VIEW IF EXISTS {ROLLUP_VIEW} SYNC")

@@ -163,6 +163,8 @@ class SpanWriter:
 
     def _start_feed(self, client: Client) -> None:
         """Decide once, on the first client, whether committed rows go to a rollup feed."""
+        if self._feed_rollup is False or self._feed is not None:
+            return
         with self._cond:
             if self._feed_rollup is None:
                 self._feed_rollup = has_feed(client)
@@ -211,8 +213,7 @@ class SpanWriter:
             try:
                 if client is None:
                     client = self._client_factory()
-                    if self._feed_rollup is not False and self._feed is None:
-                        self._start_feed(client)
+                    self._start_feed(client)
                 table = batch[0][0] if len(batch) == 1 else pa.concat_tables([t for t, _ in batch])
                 client.insert_arrow(self._table, table, settings=INSERT_SETTINGS)
             except Exception as exc:  # noqa: BLE001 - every failure is reported to the waiting callers

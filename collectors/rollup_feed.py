@@ -13,7 +13,7 @@ may also take spans from a stock collector, which only a view on `otel_traces` w
 
 Rows reach the rollup up to `interval_s` after their spans were acknowledged. Rows not yet fed when the
 process dies are missing from the rollup (never from `otel_traces`); the server refolds the minutes whose
-counts differ at its next start (:func:`blueprints.rollups.repair_rollup`).
+counts differ at its next start (:func:`blueprints.rollup_repair.repair_rollup`).
 """
 
 from __future__ import annotations
