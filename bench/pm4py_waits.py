@@ -33,7 +33,7 @@ from blueprints.state import StateOptions, compute_state  # noqa: E402
 from collectors.db import connect  # noqa: E402
 from collectors.eventlog import LogMapping, SpanOptions, events_to_spans, read_log, step_slug  # noqa: E402
 from collectors.eventlog.model import Event  # noqa: E402
-from collectors.schema import TRACES_TABLE, migrate  # noqa: E402
+from collectors.schema import SPAN_INSERT_SETTINGS, TRACES_TABLE, migrate  # noqa: E402
 
 DEFAULT_LOG = ROOT.parent / "shared" / "data" / "helpdesk.xes.gz"
 SERVICE = "helpdesk"
@@ -61,9 +61,9 @@ def load_spans(client: Any, log: Path) -> tuple[list[str], datetime, datetime]:
             {str(k): _text(v) for k, v in dict(span.attributes).items()}, span.end_ns - span.start_ns,
             "Error" if span.error else "Ok",
         ])  # fmt: skip
-    # years of daily partitions: insert in time order, without the per-insert partition limit
+    # years of daily partitions, inserted in time order
     rows.sort(key=lambda row: row[0])
-    client.insert(TRACES_TABLE, rows, column_names=_COLUMNS, settings={"max_partitions_per_insert_block": 0})
+    client.insert(TRACES_TABLE, rows, column_names=_COLUMNS, settings=SPAN_INSERT_SETTINGS)
     first = min(s.start_ns for s in spans) / 1e9
     last = max(s.end_ns for s in spans) / 1e9 + 1
     return list(activities), datetime.fromtimestamp(first, UTC), datetime.fromtimestamp(last, UTC)

@@ -32,12 +32,9 @@ from clickhouse_connect.driver.exceptions import OperationalError
 
 from collectors.errors import Overloaded, WriteFailed
 from collectors.rollup_feed import FeedStats, RollupFeed, has_feed
-from collectors.schema import TRACES_TABLE
+from collectors.schema import SPAN_INSERT_SETTINGS, TRACES_TABLE
 
 log = logging.getLogger(__name__)
-
-# otel_traces is partitioned by day: an imported event log or a backfill may span years in one insert.
-INSERT_SETTINGS = {"max_partitions_per_insert_block": 0}
 
 
 @dataclass(frozen=True)
@@ -215,7 +212,7 @@ class SpanWriter:
                     client = self._client_factory()
                     self._start_feed(client)
                 table = batch[0][0] if len(batch) == 1 else pa.concat_tables([t for t, _ in batch])
-                client.insert_arrow(self._table, table, settings=INSERT_SETTINGS)
+                client.insert_arrow(self._table, table, settings=SPAN_INSERT_SETTINGS)
             except Exception as exc:  # noqa: BLE001 - every failure is reported to the waiting callers
                 log.error("insert into %s failed", self._table, extra={"rows": rows, "error": str(exc)})
                 retryable = isinstance(exc, OperationalError)

@@ -27,12 +27,12 @@ from dataclasses import dataclass
 import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 
+from collectors.schema import SPAN_INSERT_SETTINGS
+
 log = logging.getLogger(__name__)
 
 FEED_TABLE = "touchpoint_span_feed"
 FEED_COLUMNS = ("Timestamp", "ServiceName", "SpanName", "SpanAttributes", "Duration", "StatusCode")
-# One feed insert may hold spans of many days (an imported event log).
-_INSERT_SETTINGS = {"max_partitions_per_insert_block": 0}
 
 
 def feed_table_ddl() -> str:
@@ -156,7 +156,7 @@ class RollupFeed:
             try:
                 if client is None:
                     client = self._client_factory()
-                client.insert_arrow(FEED_TABLE, pa.concat_tables(tables), settings=_INSERT_SETTINGS)
+                client.insert_arrow(FEED_TABLE, pa.concat_tables(tables), settings=SPAN_INSERT_SETTINGS)
             except Exception as exc:  # noqa: BLE001 - the rows wait for the next insert
                 log.error("feeding the span rollup failed", extra={"rows": rows, "error": str(exc)})
                 client = None

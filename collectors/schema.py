@@ -21,6 +21,9 @@ TRACES_TABLE = "otel_traces"
 # A cluster name as remote_servers spells it, or a macro the servers expand (`{cluster}`).
 CLUSTER_NAME_PATTERN = r"[A-Za-z0-9_.\-]+|\{[A-Za-z_]+\}"
 MIGRATIONS_TABLE = "touchpoint_schema_migrations"
+# Settings for inserts of spans: otel_traces (and the rollups behind it) are partitioned by day, and an imported
+# event log or a backfill may span years in one insert.
+SPAN_INSERT_SETTINGS = {"max_partitions_per_insert_block": 0}
 
 # The columns of otel_traces in the exporter's order, with their ClickHouse types.
 TRACES_COLUMNS: tuple[tuple[str, str], ...] = (
