@@ -63,12 +63,14 @@ def open_runtime(settings: Settings, start_hooks: list[StartHook] | None = None)
     try:
         with contextlib.closing(connect(dsn)) as client:
             migrate(client, settings.schema_options())
-            if has_feed(client):  # spans acknowledged just before the last stop may not have been folded
+            fed = has_feed(client)
+            if fed:  # spans acknowledged just before the last stop may not have been folded
                 repair_rollup(client)
         pool = ClientPool(dsn)
         writer = SpanWriter(
             lambda: connect(dsn),
             limits=WriterLimits(max_batch_rows=settings.max_batch_rows, max_pending_rows=settings.max_pending_rows),
+            feed_rollup=fed,
         )
         receiver = TraceReceiver(writer, ReceiverLimits(max_body_bytes=settings.max_body_bytes))
         ctx = AppContext(settings=settings, dsn=dsn, pool=pool, writer=writer, receiver=receiver)
