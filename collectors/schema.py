@@ -161,9 +161,26 @@ def _merge_setting_statements(options: SchemaOptions) -> list[str]:
     return [f"ALTER TABLE {TRACES_TABLE} MODIFY SETTING merge_selector_base = {TRACES_MERGE_SELECTOR_BASE}"]
 
 
+# Merge column by column (ClickHouse's vertical algorithm) whatever the parts' size: by default only merges of
+# 131,072 rows or more do, and receivers' parts are a few thousand rows. Merged column by column, the many
+# small merges of a steady ingest took about a fifth less of the engine's CPU per stored span (bench/ingest.py,
+# server-schema inserts: 7.4 against 9.7 µs over four interleaved runs) and the server ~6% less per span.
+VERTICAL_MERGE_MIN_ROWS = 1
+
+
+def _vertical_merge_statements(options: SchemaOptions) -> list[str]:
+    if options.cluster_name:
+        return []
+    return [
+        f"ALTER TABLE {TRACES_TABLE} MODIFY SETTING "
+        f"vertical_merge_algorithm_min_rows_to_activate = {VERTICAL_MERGE_MIN_ROWS}"
+    ]
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "otel_traces as the collector's ClickHouse exporter writes it", _traces_statements),
     Migration(2, "otel_traces merges more parts at once (less rewriting while ingesting)", _merge_setting_statements),
+    Migration(3, "otel_traces merges column by column (less CPU per stored span)", _vertical_merge_statements),
 ]
 
 

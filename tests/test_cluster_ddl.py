@@ -22,7 +22,14 @@ from collectors.cluster import (
     traces_local_ddl,
     traces_statements,
 )
-from collectors.schema import MIGRATIONS, TRACES_MERGE_SELECTOR_BASE, TRACES_TABLE, SchemaOptions, traces_ddl
+from collectors.schema import (
+    MIGRATIONS,
+    TRACES_MERGE_SELECTOR_BASE,
+    TRACES_TABLE,
+    VERTICAL_MERGE_MIN_ROWS,
+    SchemaOptions,
+    traces_ddl,
+)
 
 LAYOUT = ClusterLayout(cluster="touchpoint", database="tp")
 
@@ -54,14 +61,16 @@ def test_without_a_cluster_the_first_migration_is_the_single_node_table() -> Non
     assert MIGRATIONS[0].statements(SchemaOptions(ttl_days=7)) == [traces_ddl(ttl_days=7)]
 
 
-def test_otel_traces_merges_more_parts_at_once_on_one_node_only(ch) -> None:  # noqa: ANN001
+def test_otel_traces_merges_more_parts_at_once_column_by_column_on_one_node_only(ch) -> None:  # noqa: ANN001
     created = ch.query(
         "SELECT create_table_query FROM system.tables WHERE database = currentDatabase() AND name = {t:String}",
         parameters={"t": TRACES_TABLE},
     ).result_rows[0][0]
     assert f"merge_selector_base = {TRACES_MERGE_SELECTOR_BASE}" in created
-    tuning = next(m for m in MIGRATIONS if m.version == 2)
-    assert tuning.statements(SchemaOptions(cluster_name="touchpoint", database="tp")) == []
+    assert f"vertical_merge_algorithm_min_rows_to_activate = {VERTICAL_MERGE_MIN_ROWS}" in created
+    for version in (2, 3):
+        tuning = next(m for m in MIGRATIONS if m.version == version)
+        assert tuning.statements(SchemaOptions(cluster_name="touchpoint", database="tp")) == []
 
 
 def test_with_a_cluster_the_first_migration_is_the_cluster_layout() -> None:
