@@ -19,7 +19,9 @@ spans written straight into ClickHouse by a collector's exporter do not pass her
 from __future__ import annotations
 
 import logging
+import operator
 import threading
+from collections.abc import Iterable
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -36,9 +38,10 @@ from collectors.schema import TRACES_TABLE
 log = logging.getLogger(__name__)
 
 
-def span_key(trace_id: str, span_id: str) -> int:
-    """A span's identity as a 64-bit number (Python's keyed string hash, new key per process: unforgeable)."""
-    return hash(trace_id + span_id)
+def span_keys(trace_ids: Iterable[str], span_ids: Iterable[str]) -> list[int]:
+    """Each span's identity as a 64-bit number: Python's keyed hash of its hex TraceId and SpanId joined (a new
+    key per process, so nobody can forge a span that collides with another's)."""
+    return list(map(hash, map(operator.add, trace_ids, span_ids)))
 
 
 class RecentSpans:
@@ -53,14 +56,21 @@ class RecentSpans:
     def __contains__(self, key: int) -> bool:
         return key in self._current or key in self._previous
 
+    def isdisjoint(self, keys: set[int]) -> bool:
+        """True when none of `keys` is remembered (two set operations, not a probe per key)."""
+        return self._current.isdisjoint(keys) and self._previous.isdisjoint(keys)
+
     def __len__(self) -> int:
         return len(self._current) + len(self._previous)
 
     def add(self, keys: list[int]) -> None:
         """Remember `keys`; once the newer generation holds half the capacity, the older one is forgotten."""
         half = max(1, self.capacity // 2)
-        for key in keys:
-            self._current.add(key)
+        start = 0
+        while start < len(keys):
+            room = half - len(self._current)
+            self._current.update(keys[start : start + room])
+            start += room
             if len(self._current) >= half:
                 self._previous, self._current = self._current, set()
 
@@ -81,7 +91,7 @@ class DeduplicatingWriter:
         self.writer = writer
         self.recent = RecentSpans(capacity)
         self.stats = DedupStats()
-        self._in_flight: dict[int, int] = {}  # key -> number of pending writes holding it
+        self._in_flight: set[int] = set()  # keys of spans claimed by writes not yet settled
         self._lock = threading.Lock()
 
     def seed(self, client: Client, since: datetime, table: str = TRACES_TABLE) -> int:
@@ -93,7 +103,7 @@ class DeduplicatingWriter:
             "ORDER BY Timestamp DESC LIMIT {n:UInt64}",
             parameters={"since": since, "n": self.recent.capacity},
         )
-        keys = [hash(k) for k in reversed(result.column("k").to_pylist())]
+        keys = list(map(hash, reversed(result.column("k").to_pylist())))  # span_keys of the joined ids
         with self._lock:
             self.recent.add(keys)
         self.stats.seeded = len(keys)
@@ -117,7 +127,7 @@ class DeduplicatingWriter:
         if self.recent.capacity <= 0 or table.num_rows == 0:
             return self.writer.submit(table)
         trace_ids, span_ids = table.column("TraceId").to_pylist(), table.column("SpanId").to_pylist()
-        keys = [span_key(t, s) for t, s in zip(trace_ids, span_ids, strict=True)]
+        keys = span_keys(trace_ids, span_ids)
         fresh = self._claim(keys)
         if not fresh:
             stored: Future[int] = Future()
@@ -145,28 +155,30 @@ class DeduplicatingWriter:
 
     def _claim(self, keys: list[int]) -> list[int]:
         """Indexes of the rows to write; marks their keys in flight. Raises Overloaded on overlap."""
+        distinct = set(keys)
         with self._lock:
-            if any(key in self._in_flight for key in keys):
+            if not self._in_flight.isdisjoint(distinct):
                 self.stats.retries_refused += 1
                 raise Overloaded(
                     "spans of this request are still being stored by an earlier request; retry shortly", 1.0
                 )
-            fresh: list[int] = []
-            batch: set[int] = set()
-            for index, key in enumerate(keys):
-                if key in self.recent or key in batch:
-                    continue
-                batch.add(key)
-                fresh.append(index)
-            for index in fresh:
-                self._in_flight[keys[index]] = 1
+            if len(distinct) == len(keys) and self.recent.isdisjoint(distinct):
+                fresh = list(range(len(keys)))  # the usual request: every span new, none twice
+            else:
+                fresh, batch = [], set()
+                for index, key in enumerate(keys):
+                    if key in self.recent or key in batch:
+                        continue
+                    batch.add(key)
+                    fresh.append(index)
+                distinct = batch
+            self._in_flight |= distinct
             self.stats.spans_dropped += len(keys) - len(fresh)
         return fresh
 
     def _settle(self, keys: list[int], stored: bool) -> None:
         with self._lock:
-            for key in keys:
-                self._in_flight.pop(key, None)
+            self._in_flight.difference_update(keys)
             if stored:
                 self.recent.add(keys)
 
