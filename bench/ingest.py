@@ -36,7 +36,8 @@ sys.path.insert(0, str(ROOT))
 from bench.otlp_payloads import build_request  # noqa: E402
 from collectors.db import connect  # noqa: E402
 from collectors.otlp_mapping import decode_protobuf, spans_to_arrow  # noqa: E402
-from collectors.schema import migrate  # noqa: E402
+from collectors.rollup_feed import RollupFeed  # noqa: E402
+from collectors.schema import SPAN_INSERT_SETTINGS, SchemaOptions, migrate  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
@@ -89,9 +90,13 @@ def build_bodies(count: int, batch: int, attributes: int, spread_s: float = 60.0
     return Bodies(bodies, offsets)
 
 
-def measure_ceiling(bodies: Bodies, rows_wanted: int, insert_rows: int, workdir: Path) -> tuple[float, float]:
+def measure_ceiling(
+    bodies: Bodies, rows_wanted: int, insert_rows: int, workdir: Path, options: SchemaOptions | None = None
+) -> tuple[float, float]:
     """Rows/s of insert_arrow of prebuilt tables into a fresh embedded engine (tables built before timing), and
-    the engine's CPU per row in µs: the inserts plus the background merges they cause, until merging stops."""
+    the engine's CPU per row in µs: the inserts plus the background merges they cause, until merging stops.
+
+    With `options.rollup_feed` the rows also reach the rollup as the server's do: fed once a second."""
     tables = [spans_to_arrow(decode_protobuf(b)).table for b in bodies.bodies]
     big = pa.concat_tables(tables)
     while big.num_rows < rows_wanted:
@@ -102,12 +107,17 @@ def measure_ceiling(bodies: Bodies, rows_wanted: int, insert_rows: int, workdir:
     for (table,) in client.query("SELECT name FROM system.tables WHERE database = currentDatabase() "
                                  "ORDER BY engine = 'MaterializedView' DESC").result_rows:
         client.command(f"DROP TABLE `{table}` SYNC")
-    migrate(client)
+    migrate(client, options)
+    feed = RollupFeed(lambda: client) if options is not None and options.rollup_feed else None
     client.insert_arrow("otel_traces", chunks[0].slice(0, 1000))  # warm up
     cpu_before = _cpu_s(psutil.Process())
     started = time.perf_counter()
     for chunk in chunks:
-        client.insert_arrow("otel_traces", chunk)
+        client.insert_arrow("otel_traces", chunk, settings=SPAN_INSERT_SETTINGS)
+        if feed is not None:
+            feed.add(chunk)
+    if feed is not None:
+        feed.close()
     elapsed = time.perf_counter() - started
     wait_for_merges(client)
     cpu_us_per_row = 1e6 * (_cpu_s(psutil.Process()) - cpu_before) / big.num_rows
@@ -238,11 +248,11 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="touchpoint-bench-"))
     try:
         ceiling, ceiling_cpu = measure_ceiling(bodies, args.ceiling_rows, args.ceiling_batch, workdir)
-        # the same inserts into the schema the server runs (per-minute rollup view, convention columns), in
-        # the largest batches the clients can have waiting at once: what ingest could reach with free decoding
+        # the same inserts into the schema the server runs (convention columns, the rollup fed once a second),
+        # in the largest batches the clients can have waiting at once: what ingest could reach with free decoding
         import blueprints.rollups, blueprints.trace_columns, blueprints.versions  # noqa: E401, F401, I001
         server_schema, server_schema_cpu = measure_ceiling(
-            bodies, args.ceiling_rows // 4, args.clients * args.batch, workdir
+            bodies, args.ceiling_rows // 4, args.clients * args.batch, workdir, SchemaOptions(rollup_feed=True)
         )
         e2e = measure_end_to_end(bodies, args.batch, args.clients, args.seconds, workdir)
     finally:
