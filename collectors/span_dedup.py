@@ -99,11 +99,12 @@ class DeduplicatingWriter:
         if self.recent.capacity <= 0:
             return 0
         result = client.query_arrow(
-            f"SELECT concat(TraceId, SpanId) AS k FROM {table} WHERE Timestamp >= {{since:DateTime64(9)}} "
+            f"SELECT TraceId, SpanId FROM {table} WHERE Timestamp >= {{since:DateTime64(9)}} "
             "ORDER BY Timestamp DESC LIMIT {n:UInt64}",
             parameters={"since": since, "n": self.recent.capacity},
         )
-        keys = list(map(hash, reversed(result.column("k").to_pylist())))  # span_keys of the joined ids
+        # oldest first, so that the newest are the ones kept when there are more than the memory holds
+        keys = span_keys(reversed(result.column("TraceId").to_pylist()), reversed(result.column("SpanId").to_pylist()))
         with self._lock:
             self.recent.add(keys)
         self.stats.seeded = len(keys)
