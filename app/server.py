@@ -13,6 +13,7 @@ from typing import Any
 
 import flask
 import waitress
+from waitress import wasyncore
 from waitress.server import BaseWSGIServer, MultiSocketServer
 
 from app.api import build_api
@@ -168,9 +169,15 @@ class BackgroundServer:
     thread: threading.Thread
 
     def stop(self) -> None:
-        self.server.close()
-        self.server.task_dispatcher.shutdown()
+        """Stop serving, then end running requests and commit pending writes.
+
+        The sockets are closed on the server's own thread: closed from here, under the select() it is
+        waiting in, that select() fails with EBADF and the thread dies with a traceback."""
+        sockets = getattr(self.server, "map", None) or self.server._map
+        wake = next(d for d in list(sockets.values()) if hasattr(d, "pull_trigger"))
+        wake.pull_trigger(lambda: wasyncore.close_all(sockets))
         self.thread.join(10)
+        self.server.task_dispatcher.shutdown()
         self.runtime.shutdown()
 
 
