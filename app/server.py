@@ -20,7 +20,7 @@ from app.api import build_api
 from app.context import AppContext
 from app.settings import Settings
 from blueprints.rollup_repair import repair_rollup
-from collectors.clickhouse_writer import SpanWriter, WriterLimits
+from collectors.clickhouse_writer import SpanWriter, WriterLimits, span_insert_settings
 from collectors.db import ClientPool, EngineLock, connect, parse_dsn
 from collectors.otlp_http import ReceiverLimits, TraceReceiver
 from collectors.rollup_feed import has_feed
@@ -72,6 +72,7 @@ def open_runtime(settings: Settings, start_hooks: list[StartHook] | None = None)
             lambda: connect(dsn),
             limits=WriterLimits(max_batch_rows=settings.max_batch_rows, max_pending_rows=settings.max_pending_rows),
             feed_rollup=fed,
+            insert_settings=span_insert_settings(dsn.embedded),
         )
         receiver = TraceReceiver(writer, ReceiverLimits(max_body_bytes=settings.max_body_bytes))
         ctx = AppContext(settings=settings, dsn=dsn, pool=pool, writer=writer, receiver=receiver)

@@ -14,7 +14,7 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from collectors.clickhouse_writer import SpanWriter
+from collectors.clickhouse_writer import SpanWriter, span_insert_settings
 from collectors.db import DEFAULT_DSN, connect, parse_dsn
 from collectors.errors import CollectorError
 from collectors.otlp_mapping import spans_to_arrow, to_view
@@ -33,7 +33,7 @@ class ClickHouseSpanExporter(SpanExporter):
         self._own_writer = writer is None
         if writer is None:
             parsed = parse_dsn(dsn or os.environ.get("TOUCHPOINT_DB", DEFAULT_DSN))
-            writer = SpanWriter(lambda: connect(parsed))
+            writer = SpanWriter(lambda: connect(parsed), insert_settings=span_insert_settings(parsed.embedded))
         self._writer = writer
         self._timeout_s = timeout_s
         self._shutdown = False

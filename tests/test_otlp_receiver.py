@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from bench.otlp_payloads import build_request
+from collectors.clickhouse_writer import span_insert_settings
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 
@@ -269,6 +270,11 @@ def test_concurrent_requests_are_batched_into_fewer_inserts(server) -> None:
     for t in threads:
         t.join()
     assert server.runtime.ctx.writer.stats.inserts - before < len(bodies)
+
+
+def test_the_embedded_servers_inserts_run_on_one_thread_and_a_clickhouse_servers_keep_theirs(server) -> None:
+    assert server.runtime.ctx.writer.insert_settings == {"max_partitions_per_insert_block": 0, "max_threads": 1}
+    assert span_insert_settings(embedded=False) == {"max_partitions_per_insert_block": 0}
 
 
 def test_protobuf_round_trip_of_a_request_keeps_every_span(server, ch) -> None:
