@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from blueprints.state_sql import QUANTILES, SET_EDGE, SET_JOURNEYS, SET_SERIES, SET_STEP, WAIT_QUANTILES
+from blueprints.state_sql import CELL_FIGURES, QUANTILES, SET_CELL, SET_EDGE, SET_SERIES, SET_STEP, WAIT_QUANTILES
 
 _NS = 1e9
 
@@ -91,71 +91,130 @@ class Observed:
 
 
 def parse_journey_rows(rows: Iterable[Mapping[str, Any]], step_ids: Sequence[str]) -> Observed:
-    """Rows of journey_query (as name -> value) as typed figures; step index 0 never names a step."""
-    steps: dict[str, StepFigures] = {}
-    series: dict[tuple[str, int], BucketFigures] = {}
-    edges: list[EdgeFigures] = []
-    journeys = JourneyFigures()
-
-    def name(index: Any) -> str:
-        return step_ids[int(index) - 1]
-
+    """Rows of journey_query (as name -> value) as typed figures: its cells summed per step, per step and
+    bucket, per transition and for all journeys, with the percentiles it merged; step index 0 never names a
+    step."""
+    steps: dict[int, list[Any]] = {}
+    series: dict[tuple[int, int], list[Any]] = {}
+    edges: dict[tuple[int, int], list[Any]] = {}
+    journeys = [0] * len(_JOURNEY_SUMS)
+    skipped: dict[int, int] = {}
+    drop_off: dict[int, list[int]] = {}
+    step_quantiles: dict[int, tuple[Any, Any]] = {}
+    bucket_p95: dict[tuple[int, int], Any] = {}
+    edge_quantiles: dict[tuple[int, int], Any] = {}
     for row in rows:
-        kind = row["set"]
-        if kind == SET_STEP and row["step"]:
-            steps[name(row["step"])] = StepFigures(
-                count=int(row["spans"]),
-                errors=int(row["errors"]),
-                duration_sum_s=row["duration_sum_ns"] / _NS,
-                percentiles_s=_percentiles(row["duration_q_ns"]),
-                slow=int(row["slow"]),
-                in_flight=int(row["in_flight"]),
-                waits=int(row["waits"]),
-                wait_sum_s=row["wait_sum_ns"] / _NS,
-                wait_p50_s=_seconds(row["wait_q_ns"][0]),
-                wait_p95_s=_seconds(row["wait_q_ns"][1]),
-                long_waits=int(row["long_waits"]),
+        kind, step, prev, bucket = row["set"], int(row["step"]), int(row["prev"]), int(row["bucket"])
+        if not step:
+            continue
+        if kind == SET_STEP:
+            step_quantiles[step] = (row["duration_q_ns"], row["wait_q_ns"])
+        elif kind == SET_SERIES:
+            bucket_p95[(step, bucket)] = row["duration_q_ns"][QUANTILES.index(0.95)]
+        elif kind == SET_EDGE:
+            edge_quantiles[(prev, step)] = row["wait_q_ns"]
+        elif kind == SET_CELL:
+            cell = row["cell"]
+            sums = steps.setdefault(step, [0] * len(_STEP_SUMS))
+            for n, position in enumerate(_STEP_SUMS):
+                sums[n] += cell[position]
+            spans, errors, waits, wait_sum = cell[_SPANS], cell[_ERRORS], cell[_WAITS], cell[_WAIT_SUM]
+            figures = series.setdefault((step, bucket), [0, 0, 0, 0.0])
+            figures[0] += spans
+            figures[1] += errors
+            figures[2] += waits
+            figures[3] += wait_sum
+            if prev:
+                edge = edges.setdefault((prev, step), [0, 0.0])
+                edge[0] += spans
+                edge[1] += wait_sum
+            for n, position in enumerate(_JOURNEY_SUMS):
+                journeys[n] += cell[position]
+            for bit, count in zip(*cell[_SKIPPED], strict=True):
+                skipped[int(bit)] = skipped.get(int(bit), 0) + int(count)
+            for last, *causes in zip(*cell[_DROP_OFF], strict=True):
+                counts = drop_off.setdefault(int(last), [0, 0, 0])
+                for n, count in enumerate(causes):
+                    counts[n] += int(count)
+
+    def name(index: int) -> str:
+        return step_ids[index - 1]
+
+    def step_figures(step: int, sums: list[Any]) -> StepFigures:
+        count, errors, duration_sum, slow, in_flight, waits, wait_sum, long_waits = sums
+        durations, wait_quantiles = step_quantiles[step]
+        return StepFigures(
+            count=int(count),
+            errors=int(errors),
+            duration_sum_s=duration_sum / _NS,
+            percentiles_s=_percentiles(durations),
+            slow=int(slow),
+            in_flight=int(in_flight),
+            waits=int(waits),
+            wait_sum_s=wait_sum / _NS,
+            wait_p50_s=_seconds(wait_quantiles[WAIT_QUANTILES.index(0.5)]),
+            wait_p95_s=_seconds(wait_quantiles[WAIT_QUANTILES.index(0.95)]),
+            long_waits=int(long_waits),
+        )
+
+    total = dict(zip(_JOURNEY_NAMES, journeys, strict=True))
+    return Observed(
+        steps={name(step): step_figures(step, sums) for step, sums in steps.items()},
+        series={
+            (name(step), bucket): BucketFigures(
+                count=int(count),
+                errors=int(errors),
+                p95_s=_seconds(bucket_p95[(step, bucket)]),
+                waits=int(waits),
+                wait_sum_s=wait_sum / _NS,
             )
-        elif kind == SET_SERIES and row["step"]:
-            series[(name(row["step"]), int(row["bucket"]))] = BucketFigures(
-                count=int(row["spans"]),
-                errors=int(row["errors"]),
-                p95_s=_seconds(row["duration_q_ns"][QUANTILES.index(0.95)]),
-                waits=int(row["waits"]),
-                wait_sum_s=row["wait_sum_ns"] / _NS,
+            for (step, bucket), (count, errors, waits, wait_sum) in series.items()
+        },
+        edges=[
+            EdgeFigures(
+                from_step=name(prev),
+                to_step=name(step),
+                count=int(count),
+                wait_sum_s=wait_sum / _NS,
+                wait_p50_s=_seconds(edge_quantiles[(prev, step)][WAIT_QUANTILES.index(0.5)]),
+                wait_p95_s=_seconds(edge_quantiles[(prev, step)][WAIT_QUANTILES.index(0.95)]),
             )
-        elif kind == SET_EDGE and row["step"] and row["prev"]:
-            edges.append(
-                EdgeFigures(
-                    from_step=name(row["prev"]),
-                    to_step=name(row["step"]),
-                    count=int(row["spans"]),
-                    wait_sum_s=row["wait_sum_ns"] / _NS,
-                    wait_p50_s=_seconds(row["wait_q_ns"][WAIT_QUANTILES.index(0.5)]),
-                    wait_p95_s=_seconds(row["wait_q_ns"][WAIT_QUANTILES.index(0.95)]),
-                )
-            )
-        elif kind == SET_JOURNEYS:
-            skipped_bits, skipped_counts = row["skipped_bits"]
-            drop_keys, errors, abandoned, wrong = row["drop_off"]
-            journeys = JourneyFigures(
-                journeys=int(row["journeys"]),
-                completed=int(row["completed_journeys"]),
-                conforming=int(row["conforming"]),
-                repeats=int(row["repeats"]),
-                first_contact=int(row["first_contact"]),
-                lead_sum_s=row["lead_sum_ns"] / _NS,
-                busy_sum_s=row["busy_sum_ns"] / _NS,
-                handoffs_sum=int(row["handoffs_sum"]),
-                skipped={name(b + 1): int(v) for b, v in zip(skipped_bits, skipped_counts, strict=True) if v},
-                drop_off={
-                    name(k): (int(e), int(a), int(w))
-                    for k, e, a, w in zip(drop_keys, errors, abandoned, wrong, strict=True)
-                    if e or a or w
-                },
-            )
-    edges.sort(key=lambda e: (step_ids.index(e.from_step), step_ids.index(e.to_step)))
-    return Observed(steps=steps, series=series, edges=edges, journeys=journeys)
+            for (prev, step), (count, wait_sum) in sorted(edges.items())
+        ],
+        journeys=JourneyFigures(
+            journeys=int(total["journeys"]),
+            completed=int(total["completed_journeys"]),
+            conforming=int(total["conforming"]),
+            repeats=int(total["repeats"]),
+            first_contact=int(total["first_contact"]),
+            lead_sum_s=total["lead_sum_ns"] / _NS,
+            busy_sum_s=total["busy_sum_ns"] / _NS,
+            handoffs_sum=int(total["handoffs_sum"]),
+            skipped={name(bit + 1): count for bit, count in sorted(skipped.items()) if count},
+            drop_off={name(last): (e, a, w) for last, (e, a, w) in sorted(drop_off.items()) if e or a or w},
+        ),
+    )
+
+
+# Positions in journey_query's cell tuple of the figures summed per step and over all journeys.
+_STEP_SUMS = tuple(
+    CELL_FIGURES.index(n)
+    for n in ("spans", "errors", "duration_sum_ns", "slow", "in_flight", "waits", "wait_sum_ns", "long_waits")
+)
+_JOURNEY_NAMES = (
+    "journeys",
+    "completed_journeys",
+    "conforming",
+    "repeats",
+    "first_contact",
+    "lead_sum_ns",
+    "busy_sum_ns",
+    "handoffs_sum",
+)
+_JOURNEY_SUMS = tuple(CELL_FIGURES.index(n) for n in _JOURNEY_NAMES)
+_SPANS, _ERRORS, _WAITS, _WAIT_SUM, _SKIPPED, _DROP_OFF = map(
+    CELL_FIGURES.index, ("spans", "errors", "waits", "wait_sum_ns", "skipped_bits", "drop_off")
+)
 
 
 def parse_rollup_rows(rows: Iterable[Mapping[str, Any]], step_ids: Sequence[str]) -> Observed:

@@ -3,8 +3,10 @@
 Two or three queries answer a whole state:
 
 - :func:`journey_query` walks every journey in a period (spans bound to steps, joined by the journey key,
-  ordered by start) and aggregates in one pass, in four groupings: per step, per step and series bucket, per
-  observed transition, and for the journeys as a whole (completion, drop-off, conformance, handoffs …).
+  ordered by start) and aggregates in one pass into cells per step, previous step and series bucket: the
+  caller sums them per step, per step and bucket, per observed transition, and for the journeys as a whole
+  (completion, drop-off, conformance, handoffs …); the percentiles come merged per step, bucket and
+  transition.
 - :func:`unmapped_query` lists the busiest service/span names no step binds.
 - :func:`rollup_step_query` / :func:`rollup_unmapped_query` (in :mod:`blueprints.rollup_sql`) answer the
   per-step figures of long windows from the per-minute rollup instead.
@@ -35,8 +37,8 @@ from collectors.schema import TRACES_TABLE
 
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
 WAIT_QUANTILES = (0.5, 0.95)
-# Result rows of journey_query, told apart by the grouping that produced them.
-SET_STEP, SET_SERIES, SET_EDGE, SET_JOURNEYS = "step", "series", "edge", "journeys"
+# Result rows of journey_query (and of the rollup's step query), told apart by the grouping that produced them.
+SET_STEP, SET_SERIES, SET_EDGE, SET_CELL = "step", "series", "edge", "cell"
 _NS = 1_000_000_000
 MAX_STEPS = 256  # steps are bits of a UInt256 mask in the journey pass
 
@@ -81,10 +83,13 @@ def journey_query(
 ) -> SqlQuery:
     """One pass over the spans of `scan` answering steps, series, transitions and journeys.
 
-    Columns: set (SET_*), step, prev, bucket (0 where the set does not group by it), then the aggregates
-    named in :data:`JOURNEY_COLUMNS`. A journey's wait before a step is the start of that span minus the end
-    of the journey's previous span, clamped at 0; a journey's first span in the period has no wait. Spans of a
-    journey starting at the same nanosecond are ordered arbitrarily (but the same way for every figure).
+    Columns: set, step, prev, bucket (0 where the set does not group by it), duration_q_ns (sets SET_STEP and
+    SET_SERIES), wait_q_ns (SET_STEP and SET_EDGE) and, in SET_CELL rows (one per step, previous step and
+    bucket), `cell`: a tuple of the additive figures named in :data:`CELL_FIGURES`, which
+    :func:`blueprints.figures.parse_journey_rows` sums per step, bucket, transition and journey.
+    A journey's wait before a step is the start of that span minus the end of the journey's previous span,
+    clamped at 0; a journey's first span in the period has no wait. Spans of a journey starting at the same
+    nanosecond are ordered arbitrarily (but the same way for every figure).
     `columns` may name the convention columns of :mod:`blueprints.trace_columns`; the answer is the same.
     A span carrying the journey key belongs to that journey; a bound span without it joins the journey another
     span of its trace names, else its trace is its journey. `lend=False` skips that lending (one grouping
@@ -116,6 +121,7 @@ def journey_query(
     actor = columns.actor or ACTOR_EXPRESSION
     mask = "UInt64" if len(graph.steps) <= 64 else "UInt256"
     quantiles, wait_quantiles = ", ".join(map(str, QUANTILES)), ", ".join(map(str, WAIT_QUANTILES))
+    cell_figures = ", ".join(CELL_FIGURES)
     sql = f"""
 WITH
 -- Stages are subqueries, not aliases of one SELECT: the analyzer copies an alias's whole expression into
@@ -235,52 +241,31 @@ cells AS (
     )
     GROUP BY step, prev, bucket
 )
--- The four groupings (per step; per step and bucket; per transition; all journeys) as one GROUP BY over
--- four copies of the few cells: GROUPING SETS would have the analyzer handle every aggregate four times.
+-- Percentiles merged per step, per step and bucket and per transition (one GROUP BY over four copies of the
+-- few cells); the additive figures leave as the cells themselves, one tuple each, for the caller to sum.
+-- Few aggregates here: each one costs the analyzer about a millisecond, whether or not there are spans.
 SELECT
-    ['{SET_STEP}', '{SET_SERIES}', '{SET_EDGE}', '{SET_JOURNEYS}'][grouped + 1] AS set,
+    ['{SET_STEP}', '{SET_SERIES}', '{SET_EDGE}', '{SET_CELL}'][grouped + 1] AS set,
     by_step AS step, by_prev AS prev, by_bucket AS bucket,
-    sum(spans) AS spans,
-    sum(errors) AS errors,
-    sum(duration_sum_ns) AS duration_sum_ns,
-    quantilesMerge({quantiles})(duration_q) AS duration_q_ns,
-    sum(slow) AS slow,
-    sum(in_flight) AS in_flight,
-    sum(waits) AS waits,
-    sum(wait_sum_ns) AS wait_sum_ns,
-    quantilesMerge({wait_quantiles})(wait_q) AS wait_q_ns,
-    sum(long_waits) AS long_waits,
-    sum(journeys) AS journeys,
-    sum(completed_journeys) AS completed_journeys,
-    sum(conforming) AS conforming,
-    sum(repeats) AS repeats,
-    sum(first_contact) AS first_contact,
-    sum(lead_sum_ns) AS lead_sum_ns,
-    sum(busy_sum_ns) AS busy_sum_ns,
-    sum(handoffs_sum) AS handoffs_sum,
-    sumMap(skipped_bits.1, skipped_bits.2) AS skipped_bits,
-    sumMap(drop_off.1, drop_off.2, drop_off.3, drop_off.4) AS drop_off
+    quantilesMergeIf({quantiles})(duration_q, grouped < 2) AS duration_q_ns,
+    quantilesMergeIf({wait_quantiles})(wait_q, grouped IN (0, 2)) AS wait_q_ns,
+    anyIf(tuple({cell_figures}), grouped = 3) AS cell
 FROM cells ARRAY JOIN [0, 1, 2, 3] AS grouped
-GROUP BY grouped, if(grouped != 3, cells.step, 0) AS by_step, if(grouped = 2, cells.prev, 0) AS by_prev,
-    if(grouped = 1, cells.bucket, 0) AS by_bucket
+GROUP BY grouped, cells.step AS by_step, if(grouped IN (2, 3), cells.prev, 0) AS by_prev,
+    if(grouped IN (1, 3), cells.bucket, 0) AS by_bucket
 """
     return SqlQuery(compact(sql), params)
 
 
-JOURNEY_COLUMNS = (
-    "set",
-    "step",
-    "prev",
-    "bucket",
+# The additive figures of one (step, previous step, bucket) cell, in the order of journey_query's `cell` tuple.
+CELL_FIGURES = (
     "spans",
     "errors",
     "duration_sum_ns",
-    "duration_q_ns",
     "slow",
     "in_flight",
     "waits",
     "wait_sum_ns",
-    "wait_q_ns",
     "long_waits",
     "journeys",
     "completed_journeys",
