@@ -172,13 +172,21 @@ class BackgroundServer:
     def stop(self) -> None:
         """Stop serving, then end running requests and commit pending writes.
 
-        The sockets are closed on the server's own thread: closed from here, under the select() it is
+        Running requests finish first: a request thread wakes the server's loop through its trigger pipe when
+        it is done, and once that pipe is closed its descriptor number may already belong to another file.
+        The sockets are then closed on the server's own thread: closed from here, under the select() it is
         waiting in, that select() fails with EBADF and the thread dies with a traceback."""
-        sockets = getattr(self.server, "map", None) or self.server._map
-        wake = next(d for d in list(sockets.values()) if hasattr(d, "pull_trigger"))
-        wake.pull_trigger(lambda: wasyncore.close_all(sockets))
-        self.thread.join(10)
         self.server.task_dispatcher.shutdown()
+        sockets = getattr(self.server, "map", None) or self.server._map
+        wake = next((d for d in list(sockets.values()) if hasattr(d, "pull_trigger")), None)
+        try:
+            if wake is None:
+                raise OSError("the server has no trigger left")
+            wake.pull_trigger(lambda: wasyncore.close_all(sockets))
+        except OSError as exc:
+            log.warning("server loop could not be woken, closing its sockets from here", extra={"error": str(exc)})
+            wasyncore.close_all(sockets, ignore_all=True)
+        self.thread.join(10)
         self.runtime.shutdown()
 
 
