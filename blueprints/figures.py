@@ -8,7 +8,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from blueprints.state_sql import CELL_FIGURES, QUANTILES, SET_CELL, SET_EDGE, SET_SERIES, SET_STEP, WAIT_QUANTILES
+from blueprints.state_sql import (
+    CELL_FIGURES,
+    JOURNEY_FIGURES,
+    QUANTILES,
+    SET_CELL,
+    SET_EDGE,
+    SET_SERIES,
+    SET_STEP,
+    STEP_FIGURES,
+    WAIT_QUANTILES,
+)
 
 _NS = 1e9
 
@@ -157,7 +167,7 @@ def parse_journey_rows(rows: Iterable[Mapping[str, Any]], step_ids: Sequence[str
             long_waits=int(long_waits),
         )
 
-    total = dict(zip(_JOURNEY_NAMES, journeys, strict=True))
+    total = dict(zip(JOURNEY_FIGURES, journeys, strict=True))
     return Observed(
         steps={name(step): step_figures(step, sums) for step, sums in steps.items()},
         series={
@@ -197,21 +207,8 @@ def parse_journey_rows(rows: Iterable[Mapping[str, Any]], step_ids: Sequence[str
 
 
 # Positions in journey_query's cell tuple of the figures summed per step and over all journeys.
-_STEP_SUMS = tuple(
-    CELL_FIGURES.index(n)
-    for n in ("spans", "errors", "duration_sum_ns", "slow", "in_flight", "waits", "wait_sum_ns", "long_waits")
-)
-_JOURNEY_NAMES = (
-    "journeys",
-    "completed_journeys",
-    "conforming",
-    "repeats",
-    "first_contact",
-    "lead_sum_ns",
-    "busy_sum_ns",
-    "handoffs_sum",
-)
-_JOURNEY_SUMS = tuple(CELL_FIGURES.index(n) for n in _JOURNEY_NAMES)
+_STEP_SUMS = tuple(map(CELL_FIGURES.index, STEP_FIGURES))
+_JOURNEY_SUMS = tuple(map(CELL_FIGURES.index, JOURNEY_FIGURES))
 _SPANS, _ERRORS, _WAITS, _WAIT_SUM, _SKIPPED, _DROP_OFF = map(
     CELL_FIGURES.index, ("spans", "errors", "waits", "wait_sum_ns", "skipped_bits", "drop_off")
 )

@@ -257,16 +257,10 @@ GROUP BY grouped, cells.step AS by_step, if(grouped IN (2, 3), cells.prev, 0) AS
     return SqlQuery(compact(sql), params)
 
 
-# The additive figures of one (step, previous step, bucket) cell, in the order of journey_query's `cell` tuple.
-CELL_FIGURES = (
-    "spans",
-    "errors",
-    "duration_sum_ns",
-    "slow",
-    "in_flight",
-    "waits",
-    "wait_sum_ns",
-    "long_waits",
+# The additive figures of one (step, previous step, bucket) cell, in the order of journey_query's `cell` tuple:
+# those summed per step, those summed over all journeys, then the skipped steps and drop-offs (sumMap pairs).
+STEP_FIGURES = ("spans", "errors", "duration_sum_ns", "slow", "in_flight", "waits", "wait_sum_ns", "long_waits")
+JOURNEY_FIGURES = (
     "journeys",
     "completed_journeys",
     "conforming",
@@ -275,9 +269,8 @@ CELL_FIGURES = (
     "lead_sum_ns",
     "busy_sum_ns",
     "handoffs_sum",
-    "skipped_bits",
-    "drop_off",
 )
+CELL_FIGURES = (*STEP_FIGURES, *JOURNEY_FIGURES, "skipped_bits", "drop_off")
 
 
 # a journey's work changes hands between two spans done by different actors or in different lanes
