@@ -155,10 +155,16 @@ def _traces_statements(options: SchemaOptions) -> list[str]:
 TRACES_MERGE_SELECTOR_BASE = 20
 
 
-def _merge_setting_statements(options: SchemaOptions) -> list[str]:
-    if options.cluster_name:  # shards keep ClickHouse's defaults; their operators tune them
+def _traces_setting(options: SchemaOptions, setting: str, value: int) -> list[str]:
+    """ALTER otel_traces to one table setting on a single node; shards keep ClickHouse's defaults (their
+    operators tune them)."""
+    if options.cluster_name:
         return []
-    return [f"ALTER TABLE {TRACES_TABLE} MODIFY SETTING merge_selector_base = {TRACES_MERGE_SELECTOR_BASE}"]
+    return [f"ALTER TABLE {TRACES_TABLE} MODIFY SETTING {setting} = {value}"]
+
+
+def _merge_setting_statements(options: SchemaOptions) -> list[str]:
+    return _traces_setting(options, "merge_selector_base", TRACES_MERGE_SELECTOR_BASE)
 
 
 # Merge column by column (ClickHouse's vertical algorithm) whatever the parts' size: by default only merges of
@@ -169,12 +175,7 @@ VERTICAL_MERGE_MIN_ROWS = 1
 
 
 def _vertical_merge_statements(options: SchemaOptions) -> list[str]:
-    if options.cluster_name:
-        return []
-    return [
-        f"ALTER TABLE {TRACES_TABLE} MODIFY SETTING "
-        f"vertical_merge_algorithm_min_rows_to_activate = {VERTICAL_MERGE_MIN_ROWS}"
-    ]
+    return _traces_setting(options, "vertical_merge_algorithm_min_rows_to_activate", VERTICAL_MERGE_MIN_ROWS)
 
 
 MIGRATIONS: list[Migration] = [
