@@ -9,6 +9,7 @@ from typing import Any
 from app.settings import Settings
 from collectors.clickhouse_writer import SpanWriter
 from collectors.db import ClientPool, Dsn
+from collectors.mapping_workers import MappingWorkers
 from collectors.otlp_http import TraceReceiver
 
 
@@ -21,6 +22,7 @@ class AppContext:
     pool: ClientPool
     writer: SpanWriter
     receiver: TraceReceiver
+    mappers: MappingWorkers | None = None  # the receiver's mapping processes, when it has them
     started_at: float = field(default_factory=time.time)
     # Parts other packages add at wiring time (blueprint store, alert engine, ...), by name.
     parts: dict[str, Any] = field(default_factory=dict)

@@ -22,7 +22,9 @@ from app.settings import Settings
 from blueprints.rollup_repair import repair_rollup
 from collectors.clickhouse_writer import SpanWriter, WriterLimits, span_insert_settings
 from collectors.db import ClientPool, EngineLock, connect, parse_dsn
+from collectors.mapping_workers import MappingWorkers
 from collectors.otlp_http import ReceiverLimits, TraceReceiver
+from collectors.otlp_mapping import map_body
 from collectors.rollup_feed import has_feed
 from collectors.schema import migrate
 
@@ -47,6 +49,8 @@ class Runtime:
                 stop()
             except Exception:  # noqa: BLE001 - shutdown goes on whatever one part does
                 log.exception("error during shutdown")
+        if self.ctx.mappers is not None:
+            self.ctx.mappers.close()
         self.ctx.writer.close()
         self.ctx.pool.close()
         if self.lock is not None:
@@ -57,6 +61,7 @@ def open_runtime(settings: Settings, start_hooks: list[StartHook] | None = None)
     """Open the database (taking the embedded engine's lock), migrate the schema, start the writer."""
     dsn = parse_dsn(settings.db)
     lock = None
+    mappers = None
     if dsn.embedded:
         assert dsn.path is not None
         lock = EngineLock(dsn.path)
@@ -70,13 +75,26 @@ def open_runtime(settings: Settings, start_hooks: list[StartHook] | None = None)
         pool = ClientPool(dsn)
         writer = SpanWriter(
             lambda: connect(dsn),
-            limits=WriterLimits(max_batch_rows=settings.max_batch_rows, max_pending_rows=settings.max_pending_rows),
+            limits=WriterLimits(
+                max_batch_rows=settings.max_batch_rows,
+                max_pending_rows=settings.max_pending_rows,
+                max_linger_s=settings.insert_linger_ms / 1000.0,
+            ),
             feed_rollup=fed,
             insert_settings=span_insert_settings(dsn.embedded),
         )
-        receiver = TraceReceiver(writer, ReceiverLimits(max_body_bytes=settings.max_body_bytes))
-        ctx = AppContext(settings=settings, dsn=dsn, pool=pool, writer=writer, receiver=receiver)
+        mappers = MappingWorkers(settings.mapping_workers) if settings.mapping_workers else None
+        receiver = TraceReceiver(
+            writer,
+            ReceiverLimits(max_body_bytes=settings.max_body_bytes),
+            mapper=map_body if mappers is None else mappers.map_body,
+        )
+        ctx = AppContext(
+            settings=settings, dsn=dsn, pool=pool, writer=writer, receiver=receiver, mappers=mappers
+        )
     except BaseException:
+        if mappers is not None:
+            mappers.close()
         if lock is not None:
             lock.release()
         raise

@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="OTLP request limit after decompression")
     max_pending_rows: int = Field(1_000_000, ge=1000, description="spans queued for insert before 503")
     max_batch_rows: int = Field(200_000, ge=1000)
+    mapping_workers: int = Field(
+        2, ge=0, le=64, description="processes decoding and mapping OTLP requests (0: in the serving process)"
+    )
+    insert_linger_ms: float = Field(
+        50.0, ge=0, le=1000, description="the longest an insert waits for requests still being mapped"
+    )
     evaluate_every_s: float = Field(5.0, gt=0, description="alert evaluation interval")
     evaluate_alerts: bool = True
     refresh_ms: int = Field(5000, ge=500, description="dashboard auto-refresh interval")

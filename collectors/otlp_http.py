@@ -27,7 +27,7 @@ from collectors.errors import (
     UnsupportedMediaType,
     WriteFailed,
 )
-from collectors.otlp_mapping import decode_json, decode_protobuf, spans_to_arrow
+from collectors.otlp_mapping import SpanBatch, map_body
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +96,15 @@ def read_body(stream: BinaryIO, content_length: int | None, encoding: str | None
 class TraceReceiver:
     """Turns OTLP/HTTP trace requests into committed otel_traces rows."""
 
-    def __init__(self, writer: SpanWriter, limits: ReceiverLimits | None = None) -> None:
+    def __init__(
+        self,
+        writer: SpanWriter,
+        limits: ReceiverLimits | None = None,
+        mapper: Callable[[bytes, bool], SpanBatch] = map_body,
+    ) -> None:
+        """`mapper(body, as_json)` decodes and maps a body (see collectors.mapping_workers)."""
         self.writer = writer
+        self.mapper = mapper
         self.limits = limits or ReceiverLimits()
         self.stats = ReceiverStats()
 
@@ -120,7 +127,7 @@ class TraceReceiver:
             stream = read if hasattr(read, "read") else _CallableStream(read)  # type: ignore[arg-type]
             body = read_body(stream, content_length, content_encoding, self.limits.max_body_bytes)  # type: ignore[arg-type]
             with self.writer.incoming():  # the next insert waits for these spans
-                batch = spans_to_arrow(decode_json(body) if as_json else decode_protobuf(body))
+                batch = self.mapper(body, as_json)
                 committed = self.writer.submit(batch.table) if batch.accepted else None
             if committed is not None:
                 committed.result(self.limits.commit_timeout_s)

@@ -199,6 +199,12 @@ def _any_value_json(value: Any) -> Any:
 
 # ---------------------------------------------------------------- mapping
 
+
+def map_body(body: bytes, as_json: bool) -> SpanBatch:
+    """Decode an OTLP/HTTP body (protobuf, or JSON when `as_json`) and map its spans; raises DecodeError."""
+    return spans_to_arrow(decode_json(body) if as_json else decode_protobuf(body))
+
+
 _ZERO_TRACE = b"\0" * 16
 _ZERO_SPAN = b"\0" * 8
 

@@ -320,3 +320,21 @@ def test_an_insert_waits_for_a_request_still_being_decoded_and_takes_both_at_onc
     writer.close()
     assert writer.stats.inserts == 1
     assert writer.stats.rows_written == 200
+
+
+def test_requests_are_mapped_in_the_servers_worker_processes_and_health_counts_them(server, ch) -> None:
+    assert server.runtime.ctx.mappers.wait_ready(60)
+    before = requests.get(f"{server.url}/api/v1/health", timeout=10).json()["ingest"]["mapping"]
+    request = build_request(120, seed=77, start_ns=1_700_000_500_000_000_000)
+
+    reply = requests.post(f"{server.url}/v1/traces", data=request.SerializeToString(), headers=PROTOBUF, timeout=10)
+
+    after = requests.get(f"{server.url}/api/v1/health", timeout=10).json()["ingest"]["mapping"]
+    assert reply.status_code == 200
+    assert after["processes"] == 2
+    assert after["in_workers"] == before["in_workers"] + 1
+    trace_ids = sorted({s.trace_id.hex() for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans})
+    stored = ch.query(
+        "SELECT count() FROM otel_traces WHERE TraceId IN {t:Array(String)}", parameters={"t": trace_ids}
+    ).result_rows[0][0]
+    assert stored == 120

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import psutil
 import requests
 
 from bench.otlp_payloads import build_request
@@ -44,8 +45,11 @@ def test_restart_keeps_every_acknowledged_span(serve_process, tmp_path) -> None:
         body = build_request(400, seed=seed, start_ns=1_700_000_000_000_000_000).SerializeToString()
         assert requests.post(f"{server.url}/v1/traces", data=body, headers=PROTOBUF, timeout=30).status_code == 200
         sent += 400
+    helpers = psutil.Process(server.proc.pid).children(recursive=True)  # span mapping workers
+    assert helpers
     assert server.stop() == 0
     assert "Traceback" not in server.output()
+    assert not [p for p in helpers if p.is_running() and p.status() != psutil.STATUS_ZOMBIE], "workers outlived serve"
 
     restarted = serve_process()
     assert _span_count(restarted.url) == sent

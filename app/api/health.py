@@ -22,6 +22,8 @@ def health_report(ctx: AppContext) -> tuple[dict[str, object], int]:
     feed = ctx.writer.feed_stats
     if feed is not None:
         report["ingest"]["rollup_feed"] = asdict(feed)  # type: ignore[index]
+    if ctx.mappers is not None:
+        report["ingest"]["mapping"] = asdict(ctx.mappers.stats)  # type: ignore[index]
     try:
         rows = ctx.client().query(f"SELECT count() FROM {TRACES_TABLE}").result_rows
         report["database"]["spans"] = int(rows[0][0])  # type: ignore[index]
