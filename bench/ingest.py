@@ -7,7 +7,8 @@
 (b) end to end: --clients concurrent HTTP clients posting prebuilt protobuf requests of --batch spans to a
     `touchpoint serve` subprocess on its own fresh data directory, each waiting for its 200 (= committed).
 Prints spans/s for each, their ratio, the engine's CPU per inserted row (merges included), the CPU the server
-and the clients used, and the server's peak RSS (sampled every 100 ms), then a JSON line.
+and the clients used, and the server's peak memory (sampled every 100 ms: RSS of the serving process,
+and of it with its span mapping workers), then a JSON line.
 """
 
 from __future__ import annotations
@@ -138,21 +139,26 @@ def wait_for_merges(client: Any, limit_s: float = 60) -> None:
 
 
 class RssSampler(threading.Thread):
-    """Samples a process tree's resident memory every 100 ms and keeps the peak."""
+    """Samples the memory of a process tree (a server and its span mapping workers) every 100 ms and keeps the
+    peaks: the serving process's RSS, the RSS of every process summed (pages they share, such as the libraries
+    each one maps, counted once per process) and their PSS summed (each shared page counted once in all)."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
         self.process = psutil.Process(pid)
-        self.peak = 0
+        self.peak = self.peak_tree_rss = self.peak_tree_pss = 0
         self.stop_event = threading.Event()
 
     def run(self) -> None:
         while not self.stop_event.is_set():
             try:
-                rss = self.process.memory_info().rss
+                main = self.process.memory_full_info()
+                others = [p.memory_full_info() for p in self.process.children(recursive=True)]
             except psutil.Error:
                 return
-            self.peak = max(self.peak, rss)
+            self.peak = max(self.peak, main.rss)
+            self.peak_tree_rss = max(self.peak_tree_rss, main.rss + sum(m.rss for m in others))
+            self.peak_tree_pss = max(self.peak_tree_pss, main.pss + sum(m.pss for m in others))
             time.sleep(0.1)
 
 
@@ -194,14 +200,14 @@ def measure_end_to_end(bodies: Bodies, spans_per_body: int, clients: int, second
                     i += clients
 
         threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-        server_cpu, bench_cpu = _cpu_s(psutil.Process(server.pid)), _cpu_s(psutil.Process())
+        server_cpu, bench_cpu = _cpu_s(psutil.Process(server.pid), tree=True), _cpu_s(psutil.Process())
         started = time.perf_counter()
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         elapsed = time.perf_counter() - started
-        server_cpu_s = _cpu_s(psutil.Process(server.pid)) - server_cpu
+        server_cpu_s = _cpu_s(psutil.Process(server.pid), tree=True) - server_cpu
         bench_cpu_s = _cpu_s(psutil.Process()) - bench_cpu
         sampler.stop_event.set()
         sampler.join()
@@ -216,6 +222,8 @@ def measure_end_to_end(bodies: Bodies, spans_per_body: int, clients: int, second
             "rows_per_insert": round(stored / max(1, inserts)),
             "ms_per_insert": round(1000 * float(health["ingest"]["writer"]["insert_s"]) / max(1, inserts), 1),
             "peak_rss_mb": sampler.peak / 2**20,
+            "peak_tree_rss_mb": sampler.peak_tree_rss / 2**20,
+            "peak_tree_pss_mb": sampler.peak_tree_pss / 2**20,
             "server_cores": server_cpu_s / elapsed,
             "client_cores": bench_cpu_s / elapsed,
             "seconds": elapsed,
@@ -226,10 +234,17 @@ def measure_end_to_end(bodies: Bodies, spans_per_body: int, clients: int, second
         log.close()
 
 
-def _cpu_s(process: psutil.Process) -> float:
-    """CPU seconds `process` has used so far, every thread of it (the embedded engine's included)."""
-    times = process.cpu_times()
-    return times.user + times.system
+def _cpu_s(process: psutil.Process, tree: bool = False) -> float:
+    """CPU seconds `process` has used so far, every thread of it (the embedded engine's included), and with
+    `tree` those of its running child processes (a server's span mapping workers) too."""
+    total = 0.0
+    for member in (process, *(process.children(recursive=True) if tree else ())):
+        try:
+            times = member.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def main() -> None:
@@ -271,7 +286,10 @@ def main() -> None:
     print(f"    same rows into the server's schema in inserts of {args.clients * args.batch}: "
           f"{server_schema:,.0f} rows/s (engine CPU, merges included: {server_schema_cpu:.1f} µs per row)")
     print(f"ratio end-to-end / ceiling: {ratio:.2f}")
-    print(f"server peak RSS: {e2e['peak_rss_mb']:,.0f} MB")
+    print(
+        f"server peak RSS: {e2e['peak_rss_mb']:,.0f} MB serving process; with its mapping workers "
+        f"{e2e['peak_tree_pss_mb']:,.0f} MB PSS (shared pages once), {e2e['peak_tree_rss_mb']:,.0f} MB RSS summed"
+    )
     print(f"CPU while ingesting: server {e2e['server_cores']:.2f} cores, clients {e2e['client_cores']:.2f} cores")
     figures = {k: round(v, 2) if isinstance(v, float) else v for k, v in e2e.items()}
     print(json.dumps({"ceiling_rows_per_s": round(ceiling), "server_schema_rows_per_s": round(server_schema),
