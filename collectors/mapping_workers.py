@@ -114,17 +114,18 @@ class MappingWorkers:
             return [w.process.pid for w in self._workers if w.process.pid is not None]
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop the workers; later calls map in this process."""
+        """Stop the workers (call it once no request is being mapped); later calls map in this process."""
         with self._lock:
             self._closed = True
             workers, self._workers = self._workers, []
         for worker in workers:
-            worker.conn.close()  # the worker's next read ends, and so does it
+            worker.process.terminate()  # they hold nothing worth a goodbye, and one may still be starting
         for worker in workers:
             worker.process.join(timeout)
             if worker.process.is_alive():
                 worker.process.kill()
                 worker.process.join(timeout)
+            worker.conn.close()
 
     def _start_worker(self) -> None:
         """Spawn a worker; it joins the idle ones once it has imported what mapping needs."""
@@ -150,6 +151,8 @@ class MappingWorkers:
                 return
         except (OSError, EOFError):
             pass
+        if self._closed:
+            return
         log.error("a span mapping worker did not start", extra={"exitcode": worker.process.exitcode})
         with self._lock:
             if worker in self._workers:
