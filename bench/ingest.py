@@ -139,9 +139,10 @@ def wait_for_merges(client: Any, limit_s: float = 60) -> None:
 
 
 class RssSampler(threading.Thread):
-    """Samples the memory of a process tree (a server and its span mapping workers) every 100 ms and keeps the
-    peaks: the serving process's RSS, the RSS of every process summed (pages they share, such as the libraries
-    each one maps, counted once per process) and their PSS summed (each shared page counted once in all)."""
+    """Samples the memory of a process tree (a server and its span mapping workers) and keeps the peaks: every
+    100 ms the serving process's RSS and the RSS of every process summed (pages they share, such as the
+    libraries each one maps, counted once per process); every second their PSS summed (each shared page
+    counted once in all)."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
@@ -150,15 +151,20 @@ class RssSampler(threading.Thread):
         self.stop_event = threading.Event()
 
     def run(self) -> None:
+        sample = 0
         while not self.stop_event.is_set():
             try:
-                main = self.process.memory_full_info()
-                others = [p.memory_full_info() for p in self.process.children(recursive=True)]
+                tree = [self.process, *self.process.children(recursive=True)]
+                rss = [p.memory_info().rss for p in tree]
+                # PSS reads every mapping of every process (/proc/*/smaps): once a second, not to take the
+                # clients' CPU
+                pss = [p.memory_full_info().pss for p in tree] if sample % 10 == 0 else []
             except psutil.Error:
                 return
-            self.peak = max(self.peak, main.rss)
-            self.peak_tree_rss = max(self.peak_tree_rss, main.rss + sum(m.rss for m in others))
-            self.peak_tree_pss = max(self.peak_tree_pss, main.pss + sum(m.pss for m in others))
+            self.peak = max(self.peak, rss[0])
+            self.peak_tree_rss = max(self.peak_tree_rss, sum(rss))
+            self.peak_tree_pss = max(self.peak_tree_pss, sum(pss))
+            sample += 1
             time.sleep(0.1)
 
 
