@@ -31,7 +31,9 @@ from collectors.otlp_mapping import SpanBatch, map_body
 
 log = logging.getLogger(__name__)
 
-_ROWS, _REFUSED = b"R", b"E"  # a worker's answer: rows follow, or the body could not be decoded
+# a worker's answer: rows follow, the body could not be decoded, or mapping failed some other way (a bug the
+# receiving process then meets again, mapping the body itself, and reports as it would without workers)
+_ROWS, _REFUSED, _FAILED = b"R", b"E", b"X"
 _READY = b"ready"
 
 
@@ -95,6 +97,9 @@ class MappingWorkers:
             self.stats.in_process += 1
             return map_body(body, as_json)
         self._idle.put(worker)
+        if kind == _FAILED:
+            self.stats.in_process += 1
+            return map_body(body, as_json)
         self.stats.in_workers += 1
         if kind == _REFUSED:
             raise DecodeError(payload.decode())
@@ -172,7 +177,8 @@ class MappingWorkers:
 
 
 def _serve(conn: Connection) -> None:
-    """A worker's loop: (flag, body) in; ("R", [rejected, rejections], Arrow stream) or ("E", message) out."""
+    """A worker's loop: (flag, body) in; ("R", [rejected, rejections], Arrow stream), ("E", decode error) or
+    ("X", any other failure) out."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the receiving process decides when workers stop
     from collectors.otlp_view import view_request_class
 
@@ -189,6 +195,10 @@ def _serve(conn: Connection) -> None:
         except DecodeError as exc:
             conn.send_bytes(_REFUSED)
             conn.send_bytes(str(exc).encode())
+            continue
+        except Exception as exc:  # noqa: BLE001 - the worker lives on; the receiving process reports it
+            conn.send_bytes(_FAILED)
+            conn.send_bytes(repr(exc).encode())
             continue
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, batch.table.schema) as writer:
