@@ -41,7 +41,8 @@ _READY = b"ready"
 class MappingStats:
     """Counters for /api/v1/health."""
 
-    processes: int = 0
+    processes: int = 0  # configured
+    ready: int = 0  # started and not known dead
     in_workers: int = 0  # requests mapped by a worker
     in_process: int = 0  # requests mapped in the receiving process (no worker free, or one died)
     restarts: int = 0  # workers started to replace dead ones
@@ -70,14 +71,16 @@ class MappingWorkers:
         self._started = threading.Condition(self._lock)
         self._workers: list[_Worker] = []
         self._closed = False
-        self._ready = 0  # workers started and alive
         for _ in range(processes):
-            self._start_worker()
+            try:
+                self._start_worker()
+            except OSError as exc:  # no process can be spawned here: requests are mapped in this process
+                log.error("cannot start a span mapping worker", extra={"error": str(exc)})
 
     def map_body(self, body: bytes, as_json: bool) -> SpanBatch:
         """Decode and map a body in a free worker (else here); raises DecodeError for a bad body."""
         try:
-            worker = self._idle.get(timeout=self.wait_s) if self._ready else self._idle.get_nowait()
+            worker = self._idle.get(timeout=self.wait_s) if self.stats.ready else self._idle.get_nowait()
         except queue.Empty:
             worker = None
         if worker is None or self._closed:
@@ -110,7 +113,7 @@ class MappingWorkers:
     def wait_ready(self, timeout: float) -> bool:
         """Wait until every worker has started; False if that took longer than `timeout` seconds."""
         with self._started:
-            return self._started.wait_for(lambda: self._ready >= self.stats.processes, timeout)
+            return self._started.wait_for(lambda: self.stats.ready >= self.stats.processes, timeout)
 
     @property
     def pids(self) -> list[int]:
@@ -123,6 +126,7 @@ class MappingWorkers:
         with self._lock:
             self._closed = True
             workers, self._workers = self._workers, []
+            self.stats.ready = 0
         for worker in workers:
             worker.process.terminate()  # they hold nothing worth a goodbye, and one may still be starting
         for worker in workers:
@@ -151,7 +155,7 @@ class MappingWorkers:
             if worker.conn.recv_bytes() == _READY:
                 self._idle.put(worker)
                 with self._started:
-                    self._ready += 1
+                    self.stats.ready += 1
                     self._started.notify_all()
                 return
         except (OSError, EOFError):
@@ -171,7 +175,7 @@ class MappingWorkers:
             if dead not in self._workers:
                 return
             self._workers.remove(dead)
-            self._ready -= 1
+            self.stats.ready -= 1
             self.stats.restarts += 1
         self._start_worker()
 

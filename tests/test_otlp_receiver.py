@@ -331,7 +331,7 @@ def test_requests_are_mapped_in_the_servers_worker_processes_and_health_counts_t
 
     after = requests.get(f"{server.url}/api/v1/health", timeout=10).json()["ingest"]["mapping"]
     assert reply.status_code == 200
-    assert after["processes"] == 2
+    assert (after["processes"], after["ready"]) == (2, 2)
     assert after["in_workers"] == before["in_workers"] + 1
     trace_ids = sorted({s.trace_id.hex() for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans})
     stored = ch.query(
