@@ -45,11 +45,13 @@ def test_restart_keeps_every_acknowledged_span(serve_process, tmp_path) -> None:
         body = build_request(400, seed=seed, start_ns=1_700_000_000_000_000_000).SerializeToString()
         assert requests.post(f"{server.url}/v1/traces", data=body, headers=PROTOBUF, timeout=30).status_code == 200
         sent += 400
-    helpers = psutil.Process(server.proc.pid).children(recursive=True)  # span mapping workers
+    # the span mapping workers, and the resource tracker multiprocessing starts beside them
+    helpers = psutil.Process(server.proc.pid).children(recursive=True)
     assert helpers
     assert server.stop() == 0
     assert "Traceback" not in server.output()
-    assert not [p for p in helpers if p.is_running() and p.status() != psutil.STATUS_ZOMBIE], "workers outlived serve"
+    _, alive = psutil.wait_procs(helpers, timeout=10)  # the tracker leaves when it reads the end of its pipe
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], "helper processes outlived serve"
 
     restarted = serve_process()
     assert _span_count(restarted.url) == sent
