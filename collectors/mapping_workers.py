@@ -177,7 +177,10 @@ class MappingWorkers:
             self._workers.remove(dead)
             self.stats.ready -= 1
             self.stats.restarts += 1
-        self._start_worker()
+        try:
+            self._start_worker()
+        except OSError as exc:  # the request at hand is mapped here either way
+            log.error("cannot start a span mapping worker", extra={"error": str(exc)})
 
 
 def _serve(conn: Connection) -> None:
