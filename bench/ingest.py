@@ -153,17 +153,24 @@ class RssSampler(threading.Thread):
     def run(self) -> None:
         sample = 0
         while not self.stop_event.is_set():
+            # PSS reads every mapping of every process (/proc/*/smaps): once a second, not to take the clients' CPU
+            with_pss = sample % 10 == 0
             try:
-                tree = [self.process, *self.process.children(recursive=True)]
-                rss = [p.memory_info().rss for p in tree]
-                # PSS reads every mapping of every process (/proc/*/smaps): once a second, not to take the
-                # clients' CPU
-                pss = [p.memory_full_info().pss for p in tree] if sample % 10 == 0 else []
-            except psutil.Error:
+                main = self.process.memory_info().rss
+                pss = self.process.memory_full_info().pss if with_pss else 0
+                children = self.process.children(recursive=True)
+            except psutil.Error:  # the server is gone
                 return
-            self.peak = max(self.peak, rss[0])
-            self.peak_tree_rss = max(self.peak_tree_rss, sum(rss))
-            self.peak_tree_pss = max(self.peak_tree_pss, sum(pss))
+            rss = main
+            for child in children:
+                try:  # a worker being replaced may be gone between listing and reading: the rest still count
+                    rss += child.memory_info().rss
+                    pss += child.memory_full_info().pss if with_pss else 0
+                except psutil.Error:
+                    continue
+            self.peak = max(self.peak, main)
+            self.peak_tree_rss = max(self.peak_tree_rss, rss)
+            self.peak_tree_pss = max(self.peak_tree_pss, pss)
             sample += 1
             time.sleep(0.1)
 
