@@ -45,7 +45,9 @@ def span_insert_settings(embedded: bool) -> dict[str, Any]:
     On the embedded engine an insert runs on its calling thread alone (`max_threads` 1): the engine shares the
     process's cores with the threads that decode and map requests, and an insert's extra pipeline threads took
     their CPU from the thread holding the interpreter lock (bench/ingest.py, six interleaved pairs, each won:
-    79,700 against 74,000 spans/s on average). A ClickHouse server's threads run on its own cores.
+    79,700 against 74,000 spans/s on average). With the mapping done in worker processes since, two threads
+    were still no better (two 30 s pairs: 110,587 and 104,205 against 115,541 and 105,136 spans/s). A ClickHouse
+    server's threads run on its own cores.
     """
     return {**SPAN_INSERT_SETTINGS, "max_threads": 1} if embedded else dict(SPAN_INSERT_SETTINGS)
 
