@@ -72,10 +72,7 @@ class MappingWorkers:
         self._workers: list[_Worker] = []
         self._closed = False
         for _ in range(processes):
-            try:
-                self._start_worker()
-            except OSError as exc:  # no process can be spawned here: requests are mapped in this process
-                log.error("cannot start a span mapping worker", extra={"error": str(exc)})
+            self._start_worker()
 
     def map_body(self, body: bytes, as_json: bool) -> SpanBatch:
         """Decode and map a body in a free worker (else here); raises DecodeError for a bad body."""
@@ -137,10 +134,17 @@ class MappingWorkers:
             worker.conn.close()
 
     def _start_worker(self) -> None:
-        """Spawn a worker; it joins the idle ones once it has imported what mapping needs."""
+        """Spawn a worker; it joins the idle ones once it has imported what mapping needs. Where no process can
+        be spawned, that is logged and requests go on being mapped in this process."""
         ours, theirs = self._context.Pipe(duplex=True)
         process = self._context.Process(target=_serve, args=(theirs,), name="touchpoint-span-mapper", daemon=True)
-        process.start()
+        try:
+            process.start()
+        except OSError as exc:
+            log.error("cannot start a span mapping worker", extra={"error": str(exc)})
+            ours.close()
+            theirs.close()
+            return
         theirs.close()
         worker = _Worker(process, ours)
         with self._lock:
@@ -177,10 +181,7 @@ class MappingWorkers:
             self._workers.remove(dead)
             self.stats.ready -= 1
             self.stats.restarts += 1
-        try:
-            self._start_worker()
-        except OSError as exc:  # the request at hand is mapped here either way
-            log.error("cannot start a span mapping worker", extra={"error": str(exc)})
+        self._start_worker()
 
 
 def _serve(conn: Connection) -> None:
