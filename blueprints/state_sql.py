@@ -142,11 +142,12 @@ bound AS (
 spans AS (
     SELECT
         step, {kept} start_ns, end_ns,
-        -- step, error and the step's designed lane and roles packed in one number: fewer arrays to sort
-        arrayElement({{q_meta:Array(UInt64)}}, step) + 65536 * failed AS meta,
-        -- who did it: the actor attributes, else the step's designed actor on this service
-        if(tagged_actor != 0, tagged_actor,
-           cityHash64(arrayElement({{q_actor:Array(String)}}, step), service)) AS actor,
+        -- the step's designed lane and roles, the error and who did it (the actor attributes, else the
+        -- step's designed actor on this service, as 32 bits of a hash) packed in one number: fewer arrays
+        arrayElement({{q_meta:Array(UInt64)}}, step) + 65536 * failed
+            + 4294967296 * (if(tagged_actor != 0, tagged_actor,
+                               cityHash64(arrayElement({{q_actor:Array(String)}}, step), service)) % 4294967296)
+            AS meta,
         if(step = 0, to{mask}(0), bitShiftLeft(to{mask}(1), toUInt16(step - 1))) AS bit,
         arrayElement({{q_required:Array({mask})}}, step) AS needs
     FROM bound
@@ -154,20 +155,19 @@ spans AS (
 {_journeys_cte(lend)},
 shaped AS (
     SELECT
-        starts, ends, metas, actors, visited, needed, first_start, last_end,
+        starts, ends, metas, visited, needed, first_start, last_end,
         length(starts) AS n,
         CAST(metas % 65536 AS Array(UInt64)) AS steps,
         CAST(intDiv(metas, 65536) AS Array(UInt64)) AS flags,
         arrayPopBack(arrayPushFront(metas, toUInt64(0))) AS prev_metas,
-        arrayPopBack(arrayPushFront(ends, toInt64(0))) AS prev_ends,
-        arrayPopBack(arrayPushFront(actors, toUInt64(0))) AS prev_actors
+        arrayPopBack(arrayPushFront(ends, toInt64(0))) AS prev_ends
     FROM journeys
 ),
 judged AS (
     -- Journey-wide figures from masks of the steps visited and from array arithmetic: lambdas cost about as
     -- much as a scan, so none here.
     SELECT
-        starts, ends, metas, actors, prev_metas, prev_ends, prev_actors, first_start, last_end,
+        starts, ends, metas, prev_metas, prev_ends, first_start, last_end,
         arrayElement({{q_start:Array(UInt8)}}, steps[1]) = 1 AS began,
         bitAnd(visited, {{q_end_mask:{mask}}}) != 0 AS completed,
         NOT hasAll({{q_expected:Array(UInt64)}},
@@ -183,7 +183,7 @@ judged AS (
 ),
 walked AS (
     SELECT
-        starts, ends, metas, actors, prev_metas, prev_ends, prev_actors, skipped_mask, busy_ns, last_step,
+        starts, ends, metas, prev_metas, prev_ends, skipped_mask, busy_ns, last_step,
         last_end - first_start AS lead_ns,
         -- one small number carries the journey's verdicts to each of its spans (cheaper than ten columns)
         toUInt16(began) + 2 * completed
@@ -237,7 +237,7 @@ cells AS (
             verdict, skipped_mask, last_step, busy_ns, lead_ns
         FROM walked
         ARRAY JOIN starts AS span_start, ends AS span_end, metas AS meta, prev_metas AS prev_meta,
-            prev_ends AS prev_end, actors AS actor, prev_actors AS prev_actor
+            prev_ends AS prev_end
     )
     GROUP BY step, prev, bucket
 )
@@ -275,9 +275,11 @@ CELL_FIGURES = (*STEP_FIGURES, *JOURNEY_FIGURES, "skipped_bits", "drop_off")
 
 # a journey's work changes hands between two spans done by different actors or in different lanes
 _HANDOFF = every(
-    "prev != 0", any_of("actor != prev_actor", "intDiv(meta, 131072) % 8 != intDiv(prev_meta, 131072) % 8")
+    "prev != 0",
+    any_of("intDiv(meta, 4294967296) != intDiv(prev_meta, 4294967296)",
+           "intDiv(meta, 131072) % 8 != intDiv(prev_meta, 131072) % 8"),
 )
-_COLLECTED = {"starts": "start_ns", "ends": "end_ns", "metas": "meta", "actors": "actor"}
+_COLLECTED = {"starts": "start_ns", "ends": "end_ns", "metas": "meta"}
 
 
 def _first_contact(graph: JourneyGraph) -> str:
@@ -294,7 +296,7 @@ def _journeys_cte(lend: bool) -> str:
     # Each journey's spans as parallel arrays in start order (sorting plain arrays by one Int64 key is several
     # times faster than sorting an array of tuples), plus masks of the steps visited and needed before them.
     ordered = ", ".join(
-        f"arraySort((x, k) -> k, {name}_all, starts_all) AS {name}" for name in ("ends", "metas", "actors")
+        f"arraySort((x, k) -> k, {name}_all, starts_all) AS {name}" for name in ("ends", "metas")
     )
     if not lend:
         # Journeys are traces, or every bound span carries its key: one grouping.
