@@ -10,7 +10,6 @@ from typing import Any
 
 from blueprints.state_sql import (
     CELL_FIGURES,
-    JOURNEY_FIGURES,
     QUANTILES,
     SET_CELL,
     SET_EDGE,
@@ -18,6 +17,7 @@ from blueprints.state_sql import (
     SET_STEP,
     STEP_FIGURES,
     WAIT_QUANTILES,
+    head_outcome,
 )
 
 _NS = 1e9
@@ -107,7 +107,8 @@ def parse_journey_rows(rows: Iterable[Mapping[str, Any]], step_ids: Sequence[str
     steps: dict[int, list[Any]] = {}
     series: dict[tuple[int, int], list[Any]] = {}
     edges: dict[tuple[int, int], list[Any]] = {}
-    journeys = [0] * len(_JOURNEY_SUMS)
+    journeys = dict.fromkeys(("journeys", "completed", "conforming", "repeats", "first_contact", "handoffs"), 0)
+    lead_sum = busy_sum = 0.0
     skipped: dict[int, int] = {}
     drop_off: dict[int, list[int]] = {}
     step_quantiles: dict[int, tuple[Any, Any]] = {}
@@ -122,7 +123,8 @@ def parse_journey_rows(rows: Iterable[Mapping[str, Any]], step_ids: Sequence[str
         elif kind == SET_SERIES:
             bucket_p95[(step, bucket)] = row["duration_q_ns"][QUANTILES.index(0.95)]
         elif kind == SET_EDGE:
-            edge_quantiles[(prev, step)] = row["wait_q_ns"]
+            if head_outcome(prev) is None:
+                edge_quantiles[(prev, step)] = row["wait_q_ns"]
         elif kind == SET_CELL:
             cell = row["cell"]
             sums = steps.setdefault(step, [0] * len(_STEP_SUMS))
@@ -134,18 +136,28 @@ def parse_journey_rows(rows: Iterable[Mapping[str, Any]], step_ids: Sequence[str
             figures[1] += errors
             figures[2] += waits
             figures[3] += wait_sum
-            if prev:
-                edge = edges.setdefault((prev, step), [0, 0.0])
-                edge[0] += spans
-                edge[1] += wait_sum
-            for n, position in enumerate(_JOURNEY_SUMS):
-                journeys[n] += cell[position]
+            journeys["handoffs"] += cell[_HANDOFFS]
             for bit, count in zip(*cell[_SKIPPED], strict=True):
                 skipped[int(bit)] = skipped.get(int(bit), 0) + int(count)
-            for last, *causes in zip(*cell[_DROP_OFF], strict=True):
-                counts = drop_off.setdefault(int(last), [0, 0, 0])
-                for n, count in enumerate(causes):
-                    counts[n] += int(count)
+            outcome = head_outcome(prev)
+            if outcome is None:
+                if prev:
+                    edge = edges.setdefault((prev, step), [0, 0.0])
+                    edge[0] += spans
+                    edge[1] += wait_sum
+                continue
+            # a first-span cell: `spans` journeys that started here and ended as `outcome` says
+            if outcome.began:
+                journeys["journeys"] += spans
+                journeys["conforming"] += spans if outcome.conforming else 0
+                journeys["repeats"] += spans if outcome.repeated else 0
+                if outcome.completed:
+                    journeys["completed"] += spans
+                    journeys["first_contact"] += spans if outcome.first_contact else 0
+                    lead_sum += cell[_LEAD_SUM]
+                    busy_sum += cell[_BUSY_SUM]
+            if outcome.dropped_at:
+                drop_off.setdefault(outcome.dropped_at, [0, 0, 0])[outcome.cause - 1] += spans
 
     def name(index: int) -> str:
         return step_ids[index - 1]
@@ -167,7 +179,6 @@ def parse_journey_rows(rows: Iterable[Mapping[str, Any]], step_ids: Sequence[str
             long_waits=int(long_waits),
         )
 
-    total = dict(zip(JOURNEY_FIGURES, journeys, strict=True))
     return Observed(
         steps={name(step): step_figures(step, sums) for step, sums in steps.items()},
         series={
@@ -192,14 +203,14 @@ def parse_journey_rows(rows: Iterable[Mapping[str, Any]], step_ids: Sequence[str
             for (prev, step), (count, wait_sum) in sorted(edges.items())
         ],
         journeys=JourneyFigures(
-            journeys=int(total["journeys"]),
-            completed=int(total["completed_journeys"]),
-            conforming=int(total["conforming"]),
-            repeats=int(total["repeats"]),
-            first_contact=int(total["first_contact"]),
-            lead_sum_s=total["lead_sum_ns"] / _NS,
-            busy_sum_s=total["busy_sum_ns"] / _NS,
-            handoffs_sum=int(total["handoffs_sum"]),
+            journeys=int(journeys["journeys"]),
+            completed=int(journeys["completed"]),
+            conforming=int(journeys["conforming"]),
+            repeats=int(journeys["repeats"]),
+            first_contact=int(journeys["first_contact"]),
+            lead_sum_s=lead_sum / _NS,
+            busy_sum_s=busy_sum / _NS,
+            handoffs_sum=int(journeys["handoffs"]),
             skipped={name(bit + 1): count for bit, count in sorted(skipped.items()) if count},
             drop_off={name(last): (e, a, w) for last, (e, a, w) in sorted(drop_off.items()) if e or a or w},
         ),
@@ -208,9 +219,9 @@ def parse_journey_rows(rows: Iterable[Mapping[str, Any]], step_ids: Sequence[str
 
 # Positions in journey_query's cell tuple of the figures summed per step and over all journeys.
 _STEP_SUMS = tuple(map(CELL_FIGURES.index, STEP_FIGURES))
-_JOURNEY_SUMS = tuple(map(CELL_FIGURES.index, JOURNEY_FIGURES))
-_SPANS, _ERRORS, _WAITS, _WAIT_SUM, _SKIPPED, _DROP_OFF = map(
-    CELL_FIGURES.index, ("spans", "errors", "waits", "wait_sum_ns", "skipped_bits", "drop_off")
+_SPANS, _ERRORS, _WAITS, _WAIT_SUM, _LEAD_SUM, _BUSY_SUM, _HANDOFFS, _SKIPPED = map(
+    CELL_FIGURES.index,
+    ("spans", "errors", "waits", "wait_sum_ns", "lead_sum_ns", "busy_sum_ns", "handoffs_sum", "skipped_bits"),
 )
 
 

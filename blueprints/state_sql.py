@@ -185,16 +185,19 @@ walked AS (
     SELECT
         starts, ends, metas, prev_metas, prev_ends, skipped_mask, busy_ns, last_step,
         last_end - first_start AS lead_ns,
-        -- one small number carries the journey's verdicts to each of its spans (cheaper than ten columns)
+        -- one small number carries the journey's verdicts to each of its spans (cheaper than ten columns):
+        -- the bits of VERDICT_BITS, and the cause of a drop-off times CAUSE_UNIT
         toUInt16(began) + 2 * completed
             + 4 * (began AND NOT completed AND {{q_reference:Int64}} - last_end >= {{q_timeout:Int64}})
             + 16 * repeated + 32 * first_contact + 64 * (NOT unexpected AND skipped_mask = 0)
-            + 128 * multiIf(last_failed, 1, unexpected, 3, 2) AS verdict
+            + {CAUSE_UNIT} * multiIf(last_failed, 1, unexpected, 3, 2) AS verdict
     FROM judged
 ),
 cells AS (
-    -- One row per (step, previous step, bucket) with mergeable states; journey-wide figures ride on each
-    -- journey's first span (prev = 0).
+    -- One row per (step, previous step, bucket) with mergeable states. A journey's first span has no previous
+    -- step: its `prev` is HEAD_PREV plus the journey's outcome (see :func:`head_outcome`), so the grouping
+    -- itself counts journeys per outcome, where an aggregate per outcome would be evaluated on every span.
+    -- The journey's lead and busy time ride on its first span.
     SELECT
         step, prev, bucket,
         count() AS spans,
@@ -203,38 +206,35 @@ cells AS (
         quantilesState({quantiles})(duration_ns) AS duration_q,
         countIf(duration_ns > arrayElement({{q_latency:Array(UInt64)}}, step)) AS slow,
         countIf({every("start_ns < {q_reference:Int64}", "end_ns > {q_reference:Int64}")}) AS in_flight,
-        countIf(prev != 0) AS waits,
-        sumIf(toFloat64(wait), prev != 0) AS wait_sum_ns,
-        quantilesStateIf({wait_quantiles})(wait, prev != 0) AS wait_q,
-        countIf({every("prev != 0", "wait > arrayElement({q_max_wait:Array(Int64)}, step)")}) AS long_waits,
-        countIf({every("head", "began")}) AS journeys,
-        countIf({every("head", "began", "completed")}) AS completed_journeys,
-        countIf({every("head", "began", "bitAnd(verdict, 64) != 0")}) AS conforming,
-        countIf({every("head", "began", "bitAnd(verdict, 16) != 0")}) AS repeats,
-        countIf({every("head", "began", "completed", "bitAnd(verdict, 32) != 0")}) AS first_contact,
-        sumIf(toFloat64(lead_ns), {every("head", "began", "completed")}) AS lead_sum_ns,
-        sumIf(toFloat64(busy_ns), {every("head", "began", "completed")}) AS busy_sum_ns,
+        countIf(NOT head) AS waits,
+        sumIf(toFloat64(wait), NOT head) AS wait_sum_ns,
+        quantilesStateIf({wait_quantiles})(wait, NOT head) AS wait_q,
+        countIf({every("NOT head", "wait > arrayElement({q_max_wait:Array(Int64)}, step)")}) AS long_waits,
+        sumIf(toFloat64(lead_ns), head) AS lead_sum_ns,
+        sumIf(toFloat64(busy_ns), head) AS busy_sum_ns,
         countIf({every("began", "completed", "handoff")}) AS handoffs_sum,
         -- bit positions are step indexes - 1
         sumMapIf(bitPositionsToArray(skipped_mask), arrayResize([toUInt64(1)], bitCount(skipped_mask)),
                  {every("head", "began")})
-            AS skipped_bits,
-        sumMapIf([last_step], [toUInt64(cause = 1)], [toUInt64(cause = 2)], [toUInt64(cause = 3)],
-                 {every("head", "bitAnd(verdict, 4) != 0")}) AS drop_off
+            AS skipped_bits
     FROM (
         SELECT
             toUInt16(meta % 65536) AS step,
-            toUInt16(prev_meta % 65536) AS prev,
+            toUInt16(prev_meta % 65536) AS prev_step,
+            prev_step = 0 AS head,
+            -- a first span: the outcome, with the last step only when the journey dropped off there
+            toUInt32(if(head,
+                        {HEAD_PREV} + if(bitAnd(verdict, 4) != 0, verdict + {LAST_STEP_UNIT} * last_step,
+                                         verdict % {CAUSE_UNIT}),
+                        prev_step)) AS prev,
             intDiv(meta, 65536) % 2 AS err,
             span_end - span_start AS duration_ns, span_start AS start_ns, span_end AS end_ns,
             greatest(toInt64(0), span_start - prev_end) AS wait,
             {_HANDOFF} AS handoff,
             intDiv(span_start - {{q_origin:Int64}}, {{q_bucket:Int64}}) AS bucket,
-            prev = 0 AS head,
             bitAnd(verdict, 1) != 0 AS began,
             bitAnd(verdict, 2) != 0 AS completed,
-            intDiv(verdict, 128) AS cause,
-            verdict, skipped_mask, last_step, busy_ns, lead_ns
+            skipped_mask, busy_ns, lead_ns
         FROM walked
         ARRAY JOIN starts AS span_start, ends AS span_end, metas AS meta, prev_metas AS prev_meta,
             prev_ends AS prev_end
@@ -258,24 +258,56 @@ GROUP BY grouped, cells.step AS by_step, if(grouped IN (2, 3), cells.prev, 0) AS
 
 
 # The additive figures of one (step, previous step, bucket) cell, in the order of journey_query's `cell` tuple:
-# those summed per step, those summed over all journeys, then the skipped steps and drop-offs (sumMap pairs).
+# those summed per step, those of the journeys starting in the cell (lead and busy time: only on first spans),
+# the handoffs of completed journeys, then the skipped steps (a sumMap pair: bit position, journeys).
 STEP_FIGURES = ("spans", "errors", "duration_sum_ns", "slow", "in_flight", "waits", "wait_sum_ns", "long_waits")
-JOURNEY_FIGURES = (
-    "journeys",
-    "completed_journeys",
-    "conforming",
-    "repeats",
-    "first_contact",
-    "lead_sum_ns",
-    "busy_sum_ns",
-    "handoffs_sum",
-)
-CELL_FIGURES = (*STEP_FIGURES, *JOURNEY_FIGURES, "skipped_bits", "drop_off")
+CELL_FIGURES = (*STEP_FIGURES, "lead_sum_ns", "busy_sum_ns", "handoffs_sum", "skipped_bits")
+
+# A journey's verdict (journey_query's walk): bits, then the cause of a drop-off (1 error, 2 abandoned or timed
+# out, 3 wrong path) times CAUSE_UNIT.
+VERDICT_BITS = {"began": 1, "completed": 2, "dropped": 4, "repeated": 16, "first_contact": 32, "conforming": 64}
+CAUSE_UNIT = 128
+# A first span's `prev` in journey_query: HEAD_PREV + verdict, + LAST_STEP_UNIT * last step when it dropped off.
+# Step indexes stay below 65536 (MAX_STEPS), so no real previous step reaches HEAD_PREV.
+HEAD_PREV = 65536
+LAST_STEP_UNIT = 512
+
+
+@dataclass(frozen=True)
+class HeadOutcome:
+    """How the journeys counted in a first-span cell ended (see HEAD_PREV)."""
+
+    began: bool
+    completed: bool
+    conforming: bool
+    repeated: bool
+    first_contact: bool
+    dropped_at: int  # the step index it dropped off after; 0 when it did not drop off
+    cause: int  # 1 error, 2 abandoned or timed out, 3 wrong path (when dropped)
+
+
+def head_outcome(prev: int) -> HeadOutcome | None:
+    """The outcome encoded in a cell's `prev`, or None when `prev` is a real previous step (or 0)."""
+    if prev < HEAD_PREV:
+        return None
+    code = prev - HEAD_PREV
+    verdict, last_step = code % LAST_STEP_UNIT, code // LAST_STEP_UNIT
+    bits = VERDICT_BITS
+    dropped = bool(verdict & bits["dropped"])
+    return HeadOutcome(
+        began=bool(verdict & bits["began"]),
+        completed=bool(verdict & bits["completed"]),
+        conforming=bool(verdict & bits["conforming"]),
+        repeated=bool(verdict & bits["repeated"]),
+        first_contact=bool(verdict & bits["first_contact"]),
+        dropped_at=last_step if dropped else 0,
+        cause=verdict // CAUSE_UNIT if dropped else 0,
+    )
 
 
 # a journey's work changes hands between two spans done by different actors or in different lanes
 _HANDOFF = every(
-    "prev != 0",
+    "NOT head",
     any_of("intDiv(meta, 4294967296) != intDiv(prev_meta, 4294967296)",
            "intDiv(meta, 131072) % 8 != intDiv(prev_meta, 131072) % 8"),
 )
