@@ -139,7 +139,7 @@ def storage_costs(client: Any, bp: Any, start: datetime, end: datetime, repeat: 
     client.command("OPTIMIZE TABLE one_partition FINAL")
     scan = Scan(start, end, start, 86400 * 30, end)
     query = journey_query(bp, journey_graph(bp), scan, trace_columns(client), table="one_partition")
-    one_part = _median_ms(repeat, lambda: client.query(query.sql, parameters=query.params))
+    one_part = _median_ms(repeat, lambda: client.query(query.sql, parameters=query.params, settings=query.settings))
     return {"parts": float(parts), "count_ms": floor, "one_partition_ms": one_part}
 
 

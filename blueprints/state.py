@@ -243,7 +243,7 @@ def _side_threads() -> ThreadPoolExecutor:
 
 def _rows(client: Any, query: SqlQuery, graph: JourneyGraph) -> list[dict[str, Any]]:
     try:
-        result = client.query(query.sql, parameters=query.params)
+        result = client.query(query.sql, parameters=query.params, settings=query.settings or None)
     except Exception as exc:  # clickhouse-connect raises several types; all mean the same to the caller
         raise StateUnavailable(
             f"live state of blueprint {graph.blueprint_id!r}: ClickHouse refused a query: {exc}"
