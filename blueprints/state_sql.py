@@ -87,7 +87,11 @@ def journey_query(
     Columns: set, step, prev, bucket (0 where the set does not group by it), duration_q_ns (sets SET_STEP and
     SET_SERIES), wait_q_ns (SET_STEP and SET_EDGE) and, in SET_CELL rows (one per step, previous step and
     bucket), `cell`: a tuple of the additive figures named in :data:`CELL_FIGURES`, which
-    :func:`blueprints.figures.parse_journey_rows` sums per step, bucket, transition and journey.
+    :func:`blueprints.figures.parse_journey_rows` sums per step, bucket, transition and journey. The cells of
+    journeys' first spans have no previous step: their `prev` (HEAD_PREV and up) says how those journeys
+    ended, decoded by :func:`head_outcome`; such a `prev` is never a transition.
+    A journey's actor changes are judged on 32 bits of each actor's hash (two actors colliding there, about one
+    pair in four billion, would count as one).
     A journey's wait before a step is the start of that span minus the end of the journey's previous span,
     clamped at 0; a journey's first span in the period has no wait. Spans of a journey starting at the same
     nanosecond are ordered arbitrarily (but the same way for every figure).
