@@ -127,6 +127,7 @@ def journey_query(
     mask = "UInt64" if len(graph.steps) <= 64 else "UInt256"
     quantiles, wait_quantiles = ", ".join(map(str, QUANTILES)), ", ".join(map(str, WAIT_QUANTILES))
     cell_figures = ", ".join(CELL_FIGURES)
+    bit = VERDICT_BITS
     sql = f"""
 WITH
 -- Stages are subqueries, not aliases of one SELECT: the analyzer copies an alias's whole expression into
@@ -192,9 +193,10 @@ walked AS (
         last_end - first_start AS lead_ns,
         -- one small number carries the journey's verdicts to each of its spans (cheaper than ten columns):
         -- the bits of VERDICT_BITS, and the cause of a drop-off times CAUSE_UNIT
-        toUInt16(began) + 2 * completed
-            + 4 * (began AND NOT completed AND {{q_reference:Int64}} - last_end >= {{q_timeout:Int64}})
-            + 16 * repeated + 32 * first_contact + 64 * (NOT unexpected AND skipped_mask = 0)
+        {bit["began"]} * began + {bit["completed"]} * completed
+            + {bit["dropped"]} * (began AND NOT completed AND {{q_reference:Int64}} - last_end >= {{q_timeout:Int64}})
+            + {bit["repeated"]} * repeated + {bit["first_contact"]} * first_contact
+            + {bit["conforming"]} * (NOT unexpected AND skipped_mask = 0)
             + {CAUSE_UNIT} * multiIf(last_failed, 1, unexpected, 3, 2) AS verdict
     FROM judged
 ),
@@ -229,7 +231,7 @@ cells AS (
             prev_step = 0 AS head,
             -- a first span: the outcome, with the last step only when the journey dropped off there
             toUInt32(if(head,
-                        {HEAD_PREV} + if(bitAnd(verdict, 4) != 0, verdict + {LAST_STEP_UNIT} * last_step,
+                        {HEAD_PREV} + if(bitAnd(verdict, {bit["dropped"]}) != 0, verdict + {LAST_STEP_UNIT} * last_step,
                                          verdict % {CAUSE_UNIT}),
                         prev_step)) AS prev,
             intDiv(meta, 65536) % 2 AS err,
@@ -237,8 +239,8 @@ cells AS (
             greatest(toInt64(0), span_start - prev_end) AS wait,
             {_HANDOFF} AS handoff,
             intDiv(span_start - {{q_origin:Int64}}, {{q_bucket:Int64}}) AS bucket,
-            bitAnd(verdict, 1) != 0 AS began,
-            bitAnd(verdict, 2) != 0 AS completed,
+            bitAnd(verdict, {bit["began"]}) != 0 AS began,
+            bitAnd(verdict, {bit["completed"]}) != 0 AS completed,
             skipped_mask, busy_ns, lead_ns
         FROM walked
         ARRAY JOIN starts AS span_start, ends AS span_end, metas AS meta, prev_metas AS prev_meta,
