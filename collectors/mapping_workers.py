@@ -81,10 +81,9 @@ class MappingWorkers:
         except queue.Empty:
             worker = None
         if worker is None or self._closed:
-            self.stats.in_process += 1
             if worker is not None:
                 self._idle.put(worker)
-            return map_body(body, as_json)
+            return self._map_here(body, as_json)
         try:
             worker.conn.send_bytes(b"\x01" if as_json else b"\x00")
             worker.conn.send_bytes(body)
@@ -94,18 +93,20 @@ class MappingWorkers:
                 rows = worker.conn.recv_bytes()
         except (OSError, EOFError):
             self._replace(worker)
-            self.stats.in_process += 1
-            return map_body(body, as_json)
+            return self._map_here(body, as_json)
         self._idle.put(worker)
         if kind == _FAILED:
-            self.stats.in_process += 1
-            return map_body(body, as_json)
+            return self._map_here(body, as_json)
         self.stats.in_workers += 1
         if kind == _REFUSED:
             raise DecodeError(payload.decode())
         rejected, rejections = json.loads(payload)
         table = pa.ipc.open_stream(pa.py_buffer(rows)).read_all()
         return SpanBatch(table=table, rejected=rejected, rejections=rejections)
+
+    def _map_here(self, body: bytes, as_json: bool) -> SpanBatch:
+        self.stats.in_process += 1
+        return map_body(body, as_json)
 
     def wait_ready(self, timeout: float) -> bool:
         """Wait until every worker has started; False if that took longer than `timeout` seconds."""
