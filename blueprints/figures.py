@@ -9,13 +9,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from blueprints.state_sql import (
-    CELL_FIGURES,
     QUANTILES,
-    SET_CELL,
     SET_EDGE,
+    SET_OUTCOME,
     SET_SERIES,
     SET_STEP,
-    STEP_FIGURES,
+    SUMMED_FIGURES,
     WAIT_QUANTILES,
     head_outcome,
 )
@@ -101,128 +100,108 @@ class Observed:
 
 
 def parse_journey_rows(rows: Iterable[Mapping[str, Any]], step_ids: Sequence[str]) -> Observed:
-    """Rows of journey_query (as name -> value) as typed figures: its cells summed per step, per step and
-    bucket, per transition and for all journeys, with the percentiles it merged; step index 0 never names a
-    step."""
-    steps: dict[int, list[Any]] = {}
-    series: dict[tuple[int, int], list[Any]] = {}
-    edges: dict[tuple[int, int], list[Any]] = {}
-    journeys = dict.fromkeys(("journeys", "completed", "conforming", "repeats", "first_contact", "handoffs"), 0)
+    """Rows of journey_query (as name -> value) as typed figures per step, per step and bucket, per transition
+    and for all journeys (counted by outcome); step index 0 never names a step."""
+    steps: dict[int, tuple[Sequence[float], Any, Any]] = {}
+    series: dict[tuple[int, int], tuple[Sequence[float], Any]] = {}
+    edges: dict[tuple[int, int], tuple[Sequence[float], Any]] = {}
+    journeys = dict.fromkeys(("journeys", "completed", "conforming", "repeats", "first_contact"), 0)
     lead_sum = busy_sum = 0.0
     skipped: dict[int, int] = {}
     drop_off: dict[int, list[int]] = {}
-    step_quantiles: dict[int, tuple[Any, Any]] = {}
-    bucket_p95: dict[tuple[int, int], Any] = {}
-    edge_quantiles: dict[tuple[int, int], Any] = {}
     for row in rows:
-        kind, step, prev, bucket = row["set"], int(row["step"]), int(row["prev"]), int(row["bucket"])
+        kind, step = row["set"], int(row["step"])
         if not step:
             continue
+        figures = row["figures"]
         if kind == SET_STEP:
-            step_quantiles[step] = (row["duration_q_ns"], row["wait_q_ns"])
+            steps[step] = (figures, row["duration_q_ns"], row["wait_q_ns"])
         elif kind == SET_SERIES:
-            bucket_p95[(step, bucket)] = row["duration_q_ns"][QUANTILES.index(0.95)]
+            series[(step, int(row["bucket"]))] = (figures, row["duration_q_ns"][_P95])
         elif kind == SET_EDGE:
-            if head_outcome(prev) is None:
-                edge_quantiles[(prev, step)] = row["wait_q_ns"]
-        elif kind == SET_CELL:
-            cell = row["cell"]
-            sums = steps.setdefault(step, [0] * len(_STEP_SUMS))
-            for n, position in enumerate(_STEP_SUMS):
-                sums[n] += cell[position]
-            spans, errors, waits, wait_sum = cell[_SPANS], cell[_ERRORS], cell[_WAITS], cell[_WAIT_SUM]
-            figures = series.setdefault((step, bucket), [0, 0, 0, 0.0])
-            figures[0] += spans
-            figures[1] += errors
-            figures[2] += waits
-            figures[3] += wait_sum
-            journeys["handoffs"] += cell[_HANDOFFS]
-            for bit, count in zip(*cell[_SKIPPED], strict=True):
-                skipped[int(bit)] = skipped.get(int(bit), 0) + int(count)
-            outcome = head_outcome(prev)
+            edges[(int(row["prev"]), step)] = (figures, row["wait_q_ns"])
+        elif kind == SET_OUTCOME:
+            outcome = head_outcome(int(row["prev"]))
             if outcome is None:
-                if prev:
-                    edge = edges.setdefault((prev, step), [0, 0.0])
-                    edge[0] += spans
-                    edge[1] += wait_sum
                 continue
-            # a first-span cell: `spans` journeys that started here and ended as `outcome` says
+            count = int(figures[_SPANS])
+            for bit, skips in zip(*row["skipped_bits"], strict=True):
+                skipped[int(bit)] = skipped.get(int(bit), 0) + int(skips)
             if outcome.began:
-                journeys["journeys"] += spans
-                journeys["conforming"] += spans if outcome.conforming else 0
-                journeys["repeats"] += spans if outcome.repeated else 0
+                journeys["journeys"] += count
+                journeys["conforming"] += count if outcome.conforming else 0
+                journeys["repeats"] += count if outcome.repeated else 0
                 if outcome.completed:
-                    journeys["completed"] += spans
-                    journeys["first_contact"] += spans if outcome.first_contact else 0
-                    lead_sum += cell[_LEAD_SUM]
-                    busy_sum += cell[_BUSY_SUM]
+                    journeys["completed"] += count
+                    journeys["first_contact"] += count if outcome.first_contact else 0
+                    lead_sum += figures[_LEAD_SUM]
+                    busy_sum += figures[_BUSY_SUM]
             if outcome.dropped_at:
-                drop_off.setdefault(outcome.dropped_at, [0, 0, 0])[outcome.cause - 1] += spans
+                drop_off.setdefault(outcome.dropped_at, [0, 0, 0])[outcome.cause - 1] += count
 
     def name(index: int) -> str:
         return step_ids[index - 1]
 
-    def step_figures(step: int, sums: list[Any]) -> StepFigures:
-        count, errors, duration_sum, slow, in_flight, waits, wait_sum, long_waits = sums
-        durations, wait_quantiles = step_quantiles[step]
+    def step_figures(figures: Sequence[float], durations: Any, waits: Any) -> StepFigures:
         return StepFigures(
-            count=int(count),
-            errors=int(errors),
-            duration_sum_s=duration_sum / _NS,
+            count=int(figures[_SPANS]),
+            errors=int(figures[_ERRORS]),
+            duration_sum_s=figures[_DURATION_SUM] / _NS,
             percentiles_s=_percentiles(durations),
-            slow=int(slow),
-            in_flight=int(in_flight),
-            waits=int(waits),
-            wait_sum_s=wait_sum / _NS,
-            wait_p50_s=_seconds(wait_quantiles[WAIT_QUANTILES.index(0.5)]),
-            wait_p95_s=_seconds(wait_quantiles[WAIT_QUANTILES.index(0.95)]),
-            long_waits=int(long_waits),
+            slow=int(figures[_SLOW]),
+            in_flight=int(figures[_IN_FLIGHT]),
+            waits=int(figures[_WAITS]),
+            wait_sum_s=figures[_WAIT_SUM] / _NS,
+            wait_p50_s=_seconds(waits[_WAIT_P50]),
+            wait_p95_s=_seconds(waits[_WAIT_P95]),
+            long_waits=int(figures[_LONG_WAITS]),
         )
 
     return Observed(
-        steps={name(step): step_figures(step, sums) for step, sums in steps.items()},
+        steps={name(step): step_figures(*figures) for step, figures in steps.items()},
         series={
             (name(step), bucket): BucketFigures(
-                count=int(count),
-                errors=int(errors),
-                p95_s=_seconds(bucket_p95[(step, bucket)]),
-                waits=int(waits),
-                wait_sum_s=wait_sum / _NS,
+                count=int(figures[_SPANS]),
+                errors=int(figures[_ERRORS]),
+                p95_s=_seconds(p95),
+                waits=int(figures[_WAITS]),
+                wait_sum_s=figures[_WAIT_SUM] / _NS,
             )
-            for (step, bucket), (count, errors, waits, wait_sum) in series.items()
+            for (step, bucket), (figures, p95) in series.items()
         },
         edges=[
             EdgeFigures(
                 from_step=name(prev),
                 to_step=name(step),
-                count=int(count),
-                wait_sum_s=wait_sum / _NS,
-                wait_p50_s=_seconds(edge_quantiles[(prev, step)][WAIT_QUANTILES.index(0.5)]),
-                wait_p95_s=_seconds(edge_quantiles[(prev, step)][WAIT_QUANTILES.index(0.95)]),
+                count=int(figures[_SPANS]),
+                wait_sum_s=figures[_WAIT_SUM] / _NS,
+                wait_p50_s=_seconds(waits[_WAIT_P50]),
+                wait_p95_s=_seconds(waits[_WAIT_P95]),
             )
-            for (prev, step), (count, wait_sum) in sorted(edges.items())
+            for (prev, step), (figures, waits) in sorted(edges.items())
         ],
         journeys=JourneyFigures(
-            journeys=int(journeys["journeys"]),
-            completed=int(journeys["completed"]),
-            conforming=int(journeys["conforming"]),
-            repeats=int(journeys["repeats"]),
-            first_contact=int(journeys["first_contact"]),
+            journeys=journeys["journeys"],
+            completed=journeys["completed"],
+            conforming=journeys["conforming"],
+            repeats=journeys["repeats"],
+            first_contact=journeys["first_contact"],
             lead_sum_s=lead_sum / _NS,
             busy_sum_s=busy_sum / _NS,
-            handoffs_sum=int(journeys["handoffs"]),
+            handoffs_sum=int(sum(figures[_HANDOFFS] for figures, _, _ in steps.values())),
             skipped={name(bit + 1): count for bit, count in sorted(skipped.items()) if count},
             drop_off={name(last): (e, a, w) for last, (e, a, w) in sorted(drop_off.items()) if e or a or w},
         ),
     )
 
 
-# Positions in journey_query's cell tuple of the figures summed per step and over all journeys.
-_STEP_SUMS = tuple(map(CELL_FIGURES.index, STEP_FIGURES))
-_SPANS, _ERRORS, _WAITS, _WAIT_SUM, _LEAD_SUM, _BUSY_SUM, _HANDOFFS, _SKIPPED = map(
-    CELL_FIGURES.index,
-    ("spans", "errors", "waits", "wait_sum_ns", "lead_sum_ns", "busy_sum_ns", "handoffs_sum", "skipped_bits"),
-)
+# Positions in journey_query's `figures` and percentile arrays.
+(_SPANS, _ERRORS, _DURATION_SUM, _SLOW, _IN_FLIGHT, _WAITS, _WAIT_SUM, _LONG_WAITS, _LEAD_SUM, _BUSY_SUM,
+ _HANDOFFS) = map(SUMMED_FIGURES.index, (
+    "spans", "errors", "duration_sum_ns", "slow", "in_flight", "waits", "wait_sum_ns", "long_waits", "lead_sum_ns",
+    "busy_sum_ns", "handoffs_sum"))
+_P95 = QUANTILES.index(0.95)
+_WAIT_P50, _WAIT_P95 = WAIT_QUANTILES.index(0.5), WAIT_QUANTILES.index(0.95)
 
 
 def parse_rollup_rows(rows: Iterable[Mapping[str, Any]], step_ids: Sequence[str]) -> Observed:

@@ -23,9 +23,9 @@ _LEVELS = ", ".join(map(str, ROLLUP_QUANTILES))
 def rollup_step_query(
     blueprint: Any, start: datetime, end: datetime, origin: datetime, bucket_s: int
 ) -> SqlQuery:
-    """Per step and per step and bucket over the minutes [start, end): the same columns as the step figures
-    of :func:`blueprints.state_sql.journey_query` (set, step, bucket, spans, errors, duration_sum_ns,
-    duration_q_ns). `bucket_s` must be a whole number of minutes."""
+    """Per step and per step and bucket over the minutes [start, end): the SET_STEP and SET_SERIES rows of
+    :func:`blueprints.state_sql.journey_query`, with its spans, errors and duration sum as columns of their own
+    (set, step, bucket, spans, errors, duration_sum_ns, duration_q_ns). `bucket_s` must be whole minutes."""
     if bucket_s % 60:
         raise ValueError(f"a rollup series bucket must be whole minutes, got {bucket_s} s")
     step = step_index_expression(blueprint, ROLLUP_COLUMNS, prefix="s")

@@ -38,7 +38,7 @@ from collectors.schema import TRACES_TABLE
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
 WAIT_QUANTILES = (0.5, 0.95)
 # Result rows of journey_query (and of the rollup's step query), told apart by the grouping that produced them.
-SET_STEP, SET_SERIES, SET_EDGE, SET_CELL = "step", "series", "edge", "cell"
+SET_STEP, SET_SERIES, SET_EDGE, SET_OUTCOME = "step", "series", "edge", "outcome"
 _NS = 1_000_000_000
 MAX_STEPS = 256  # steps are bits of a UInt256 mask in the journey pass
 
@@ -85,11 +85,10 @@ def journey_query(
     """One pass over the spans of `scan` answering steps, series, transitions and journeys.
 
     Columns: set, step, prev, bucket (0 where the set does not group by it), duration_q_ns (sets SET_STEP and
-    SET_SERIES), wait_q_ns (SET_STEP and SET_EDGE) and, in SET_CELL rows (one per step, previous step and
-    bucket), `cell`: a tuple of the additive figures named in :data:`CELL_FIGURES`, which
-    :func:`blueprints.figures.parse_journey_rows` sums per step, bucket, transition and journey. The cells of
-    journeys' first spans have no previous step: their `prev` (HEAD_PREV and up) says how those journeys
-    ended, decoded by :func:`head_outcome`; such a `prev` is never a transition.
+    SET_SERIES), wait_q_ns (SET_STEP and SET_EDGE), `figures`: the sums named in :data:`SUMMED_FIGURES`, and
+    skipped_bits (SET_OUTCOME: a sumMap pair of step index - 1 and journeys that skipped it). SET_OUTCOME rows
+    are journeys that began at `step` in `bucket`, their outcome encoded in `prev` (HEAD_PREV and up, decoded
+    by :func:`head_outcome`); a journey's first span has no previous step, so it is in no SET_EDGE row.
     A journey's actor changes are judged on 32 bits of each actor's hash (two actors colliding there, about one
     pair in four billion, would count as one).
     A journey's wait before a step is the start of that span minus the end of the journey's previous span,
@@ -126,7 +125,7 @@ def journey_query(
     actor = columns.actor or ACTOR_EXPRESSION
     mask = "UInt64" if len(graph.steps) <= 64 else "UInt256"
     quantiles, wait_quantiles = ", ".join(map(str, QUANTILES)), ", ".join(map(str, WAIT_QUANTILES))
-    cell_figures = ", ".join(CELL_FIGURES)
+    summed = ", ".join(f"toFloat64({name})" for name in SUMMED_FIGURES)
     bit = VERDICT_BITS
     sql = f"""
 WITH
@@ -250,16 +249,19 @@ cells AS (
     )
     GROUP BY step, prev, bucket
 )
--- Percentiles merged per step, per step and bucket and per transition (one GROUP BY over four copies of the
--- few cells); the additive figures leave as the cells themselves, one tuple each, for the caller to sum.
+-- Percentiles merged and the additive figures summed per step, per step and bucket and per transition (one
+-- GROUP BY over four copies of the few cells); the cells of journeys' first spans (`prev` their outcome) leave
+-- one by one, with the steps those journeys skipped, to be counted by outcome.
 -- Few aggregates here: each one costs the analyzer about a millisecond, whether or not there are spans.
 SELECT
-    ['{SET_STEP}', '{SET_SERIES}', '{SET_EDGE}', '{SET_CELL}'][grouped + 1] AS set,
+    ['{SET_STEP}', '{SET_SERIES}', '{SET_EDGE}', '{SET_OUTCOME}'][grouped + 1] AS set,
     by_step AS step, by_prev AS prev, by_bucket AS bucket,
     quantilesMergeIf({quantiles})(duration_q, grouped < 2) AS duration_q_ns,
     quantilesMergeIf({wait_quantiles})(wait_q, grouped IN (0, 2)) AS wait_q_ns,
-    anyIf(tuple({cell_figures}), grouped = 3) AS cell
+    sumForEach([{summed}]) AS figures,
+    anyIf(skipped_bits, grouped = 3) AS skipped_bits
 FROM cells ARRAY JOIN [0, 1, 2, 3] AS grouped
+WHERE grouped < 2 OR (grouped = 3) = (cells.prev >= {HEAD_PREV})
 GROUP BY grouped, cells.step AS by_step, if(grouped IN (2, 3), cells.prev, 0) AS by_prev,
     if(grouped IN (1, 3), cells.bucket, 0) AS by_bucket
 """
@@ -270,11 +272,13 @@ GROUP BY grouped, cells.step AS by_step, if(grouped IN (2, 3), cells.prev, 0) AS
 # find none worth rewriting in journey_query, yet cost ~6 ms of its ~45 ms of analysis; the answer is the same.
 JOURNEY_SETTINGS = {"optimize_group_by_function_keys": 0, "optimize_aggregators_of_group_by_keys": 0}
 
-# The additive figures of one (step, previous step, bucket) cell, in the order of journey_query's `cell` tuple:
-# those summed per step, those of the journeys starting in the cell (lead and busy time: only on first spans),
-# the handoffs of completed journeys, then the skipped steps (a sumMap pair: bit position, journeys).
-STEP_FIGURES = ("spans", "errors", "duration_sum_ns", "slow", "in_flight", "waits", "wait_sum_ns", "long_waits")
-CELL_FIGURES = (*STEP_FIGURES, "lead_sum_ns", "busy_sum_ns", "handoffs_sum", "skipped_bits")
+# The additive figures of journey_query's `figures` array, in its order (Float64, exact below 2^53): summed per
+# step, per step and bucket, per transition, or one cell of journeys' first spans. Lead and busy time ride on
+# journeys' first spans only (so only SET_OUTCOME rows mean them); handoffs count those of completed journeys.
+SUMMED_FIGURES = (
+    "spans", "errors", "duration_sum_ns", "slow", "in_flight", "waits", "wait_sum_ns", "long_waits",
+    "lead_sum_ns", "busy_sum_ns", "handoffs_sum",
+)
 
 # A journey's verdict (journey_query's walk): bits, then the cause of a drop-off (1 error, 2 abandoned or timed
 # out, 3 wrong path) times CAUSE_UNIT.

@@ -1,4 +1,5 @@
-"""The journey pass's cells summed into figures per step, bucket, transition and journey (pure)."""
+"""journey_query's rows (figures summed and percentiles merged per step, bucket and transition; journeys'
+first-span cells by outcome) as typed figures (pure)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ import pytest
 from blueprints.figures import parse_journey_rows
 from blueprints.state_sql import (
     CAUSE_UNIT,
-    CELL_FIGURES,
     HEAD_PREV,
     LAST_STEP_UNIT,
-    SET_CELL,
     SET_EDGE,
+    SET_OUTCOME,
     SET_SERIES,
     SET_STEP,
+    SUMMED_FIGURES,
     VERDICT_BITS,
     head_outcome,
 )
@@ -22,19 +23,11 @@ NS = 1_000_000_000
 NAN = float("nan")
 
 
-def cell(step: int, prev: int, bucket: int, **figures: object) -> dict[str, object]:
-    values = {name: 0 for name in CELL_FIGURES} | {"skipped_bits": ([], [])}
-    values.update(figures)
-    row = {"set": SET_CELL, "step": step, "prev": prev, "bucket": bucket, "duration_q_ns": [], "wait_q_ns": []}
-    return row | {"cell": tuple(values[name] for name in CELL_FIGURES)}
-
-
-def merged(
-    kind: str, step: int, prev: int = 0, bucket: int = 0, durations: tuple = (), waits: tuple = ()
-) -> dict[str, object]:
-    empty = (0,) * len(CELL_FIGURES)
-    return {"set": kind, "step": step, "prev": prev, "bucket": bucket, "duration_q_ns": list(durations),
-            "wait_q_ns": list(waits), "cell": empty}
+def row(kind: str, step: int, prev: int = 0, bucket: int = 0, duration_q: tuple = (), wait_q: tuple = (),
+        skipped: tuple = ([], []), **figures: float) -> dict[str, object]:
+    return {"set": kind, "step": step, "prev": prev, "bucket": bucket, "duration_q_ns": list(duration_q),
+            "wait_q_ns": list(wait_q), "figures": [float(figures.get(name, 0)) for name in SUMMED_FIGURES],
+            "skipped_bits": skipped}
 
 
 def first(*verdicts: str, dropped_at: int = 0, cause: int = 0) -> int:
@@ -46,30 +39,27 @@ def first(*verdicts: str, dropped_at: int = 0, cause: int = 0) -> int:
 
 
 ROWS = [
-    # step 2 ("pay") after step 1 ("cart") in buckets 0 and 1, and once as a journey's first span in bucket 1
-    cell(2, 1, 0, spans=3, errors=1, duration_sum_ns=6 * NS, waits=3, wait_sum_ns=9 * NS, long_waits=1),
-    cell(2, 1, 1, spans=2, duration_sum_ns=2 * NS, waits=2, wait_sum_ns=4 * NS, in_flight=1),
+    # step 1 ("cart") began every journey; step 2 ("pay") followed it
+    row(SET_STEP, 1, duration_q=(NS, NS, NS, NS), wait_q=(NAN, NAN), spans=5, duration_sum_ns=5 * NS),
+    row(SET_STEP, 2, duration_q=(NS, 2 * NS, 3 * NS, 4 * NS), wait_q=(2 * NS, 3 * NS), spans=6, errors=1,
+        duration_sum_ns=9 * NS, in_flight=1, waits=5, wait_sum_ns=13 * NS, long_waits=1, handoffs_sum=7),
+    row(SET_SERIES, 1, bucket=0, duration_q=(0, 0, NS, 0), spans=5),
+    row(SET_SERIES, 2, bucket=0, duration_q=(0, 0, 3 * NS, 0), spans=3, waits=3, wait_sum_ns=9 * NS),
+    row(SET_SERIES, 2, bucket=1, duration_q=(0, 0, 1.5 * NS, 0), spans=3, waits=2, wait_sum_ns=4 * NS),
+    row(SET_EDGE, 2, prev=1, wait_q=(2 * NS, 2.5 * NS), spans=5, wait_sum_ns=13 * NS),
     # a journey that began at "pay" and dropped off after it with an error
-    cell(2, first("began", dropped_at=2, cause=1), 1, spans=1, duration_sum_ns=1 * NS),
+    row(SET_OUTCOME, 2, prev=first("began", dropped_at=2, cause=1), bucket=1, spans=1),
     # five journeys that began at "cart": three completed on the designed path, one completed off it, one
     # still going; lead and busy time count for the completed ones only
-    cell(1, first("began", "completed", "conforming"), 0, spans=3, duration_sum_ns=3 * NS,
-         lead_sum_ns=30 * NS, busy_sum_ns=15 * NS),
-    cell(1, first("began", "completed"), 0, spans=1, duration_sum_ns=1 * NS, lead_sum_ns=10 * NS,
-         busy_sum_ns=5 * NS, skipped_bits=([1], [1])),
-    cell(1, first("began"), 0, spans=1, duration_sum_ns=1 * NS, lead_sum_ns=99 * NS, skipped_bits=([1], [1])),
-    cell(2, 1, 1, spans=0, handoffs_sum=7),
-    merged(SET_STEP, 1, durations=(NS, NS, NS, NS), waits=(NAN, NAN)),
-    merged(SET_STEP, 2, durations=(NS, 2 * NS, 3 * NS, 4 * NS), waits=(2 * NS, 3 * NS)),
-    merged(SET_SERIES, 1, bucket=0, durations=(0, 0, NS, 0)),
-    merged(SET_SERIES, 2, bucket=0, durations=(0, 0, 3 * NS, 0)),
-    merged(SET_SERIES, 2, bucket=1, durations=(0, 0, 1.5 * NS, 0)),
-    merged(SET_EDGE, 2, prev=1, waits=(2 * NS, 2.5 * NS)),
-    merged(SET_EDGE, 1, prev=first("began"), waits=(NAN, NAN)),
+    row(SET_OUTCOME, 1, prev=first("began", "completed", "conforming"), spans=3, lead_sum_ns=30 * NS,
+        busy_sum_ns=15 * NS),
+    row(SET_OUTCOME, 1, prev=first("began", "completed"), skipped=([1], [1]), spans=1, lead_sum_ns=10 * NS,
+        busy_sum_ns=5 * NS),
+    row(SET_OUTCOME, 1, prev=first("began"), skipped=([1], [1]), spans=1, lead_sum_ns=99 * NS),
 ]
 
 
-def test_a_steps_figures_are_the_sums_of_its_cells_with_the_percentiles_merged_per_step() -> None:
+def test_a_steps_figures_come_in_seconds_with_its_percentiles() -> None:
     pay = parse_journey_rows(ROWS, ["cart", "pay"]).steps["pay"]
     assert (pay.count, pay.errors, pay.duration_sum_s, pay.in_flight) == (6, 1, 9.0, 1)
     assert (pay.waits, pay.wait_sum_s, pay.long_waits) == (5, 13.0, 1)
@@ -77,7 +67,7 @@ def test_a_steps_figures_are_the_sums_of_its_cells_with_the_percentiles_merged_p
     assert (pay.wait_p50_s, pay.wait_p95_s) == (2.0, 3.0)
 
 
-def test_buckets_and_transitions_sum_the_cells_they_cover() -> None:
+def test_buckets_and_transitions_keep_their_sums_and_percentiles() -> None:
     observed = parse_journey_rows(ROWS, ["cart", "pay"])
     assert observed.series[("pay", 1)].count == 3 and observed.series[("pay", 1)].p95_s == 1.5
     assert observed.series[("pay", 0)].wait_sum_s == 9.0
@@ -86,19 +76,17 @@ def test_buckets_and_transitions_sum_the_cells_they_cover() -> None:
     assert (edge.wait_p50_s, edge.wait_p95_s) == (2.0, 2.5)
 
 
-def test_journey_figures_add_up_over_every_cell() -> None:
+def test_journeys_are_counted_by_the_outcome_of_their_first_span_cells() -> None:
     journeys = parse_journey_rows(ROWS, ["cart", "pay"]).journeys
     assert (journeys.journeys, journeys.completed, journeys.conforming, journeys.handoffs_sum) == (6, 4, 3, 7)
     assert (journeys.lead_sum_s, journeys.busy_sum_s) == (pytest.approx(40.0), pytest.approx(20.0))
     assert journeys.skipped == {"pay": 2}
     assert journeys.drop_off == {"pay": (1, 0, 0)}
-    assert parse_journey_rows(ROWS, ["cart", "pay"]).steps["cart"].wait_p50_s is None
 
 
-def test_first_span_cells_are_no_transitions() -> None:
-    observed = parse_journey_rows(ROWS, ["cart", "pay"])
-    assert [(e.from_step, e.to_step) for e in observed.edges] == [("cart", "pay")]
-    assert observed.steps["cart"].count == 5 and observed.steps["cart"].waits == 0
+def test_a_step_nobody_waited_for_has_no_wait_percentiles() -> None:
+    cart = parse_journey_rows(ROWS, ["cart", "pay"]).steps["cart"]
+    assert (cart.count, cart.waits, cart.wait_p50_s, cart.wait_p95_s) == (5, 0, None, None)
 
 
 def test_a_dropped_journeys_outcome_keeps_its_last_step_and_cause() -> None:

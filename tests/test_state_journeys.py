@@ -297,7 +297,7 @@ def test_convention_columns_and_the_attribute_map_give_the_same_answer(ch, lend)
         query = journey_query(bp, journey_graph(bp), scan, columns, lend=lend)
         answers.append(sorted(map(repr, ch.query(query.sql, parameters=query.params).result_rows)))
     assert trace_columns(ch) == CONVENTION_COLUMNS
-    assert answers[0] == answers[1] and len(answers[0]) >= 8  # cells of several steps, transitions, buckets
+    assert answers[0] == answers[1] and len(answers[0]) >= 8  # rows of several steps, transitions, buckets
 
 
 def test_blueprints_beyond_64_steps_use_wide_step_masks(ch) -> None:
