@@ -138,6 +138,22 @@ def wait_for_merges(client: Any, limit_s: float = 60) -> None:
         last = parts
 
 
+def tree_memory(process: psutil.Process, with_pss: bool = False) -> tuple[int, int, int]:
+    """Bytes resident now: `process`'s RSS, the RSS of it and its child processes summed (pages they share
+    counted once per process), and with `with_pss` their PSS summed (each shared page counted once in all; else
+    0). Raises psutil.Error when `process` is gone; a child gone meanwhile is left out."""
+    main = process.memory_info().rss
+    pss = process.memory_full_info().pss if with_pss else 0
+    rss = main
+    for child in process.children(recursive=True):
+        try:  # a worker being replaced may be gone between listing and reading: the rest still count
+            rss += child.memory_info().rss
+            pss += child.memory_full_info().pss if with_pss else 0
+        except psutil.Error:
+            continue
+    return main, rss, pss
+
+
 class RssSampler(threading.Thread):
     """Samples the memory of a process tree (a server and its span mapping workers) and keeps the peaks: every
     100 ms the serving process's RSS and the RSS of every process summed (pages they share, such as the
@@ -154,20 +170,10 @@ class RssSampler(threading.Thread):
         sample = 0
         while not self.stop_event.is_set():
             # PSS reads every mapping of every process (/proc/*/smaps): once a second, not to take the clients' CPU
-            with_pss = sample % 10 == 0
             try:
-                main = self.process.memory_info().rss
-                pss = self.process.memory_full_info().pss if with_pss else 0
-                children = self.process.children(recursive=True)
+                main, rss, pss = tree_memory(self.process, with_pss=sample % 10 == 0)
             except psutil.Error:  # the server is gone
                 return
-            rss = main
-            for child in children:
-                try:  # a worker being replaced may be gone between listing and reading: the rest still count
-                    rss += child.memory_info().rss
-                    pss += child.memory_full_info().pss if with_pss else 0
-                except psutil.Error:
-                    continue
             self.peak = max(self.peak, main)
             self.peak_tree_rss = max(self.peak_tree_rss, rss)
             self.peak_tree_pss = max(self.peak_tree_pss, pss)

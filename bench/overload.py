@@ -38,7 +38,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.ingest import RssSampler  # noqa: E402
+from bench.ingest import RssSampler, tree_memory  # noqa: E402
 from bench.otlp_payloads import build_request  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 
@@ -143,8 +143,7 @@ def probe_blueprint_page(url: str, stop: threading.Event, every_s: float = 1.0) 
 
 def rss(pid: int) -> int:
     """A process's resident memory now with its child processes' (a server's span mapping workers), in bytes."""
-    process = psutil.Process(pid)
-    return sum(int(p.memory_info().rss) for p in (process, *process.children(recursive=True)))
+    return tree_memory(psutil.Process(pid))[1]
 
 
 def start_server(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
