@@ -121,10 +121,11 @@ def render_payload(dependencies: list[dict[str, Any]], view: dict[str, Any], tic
 
 
 def draw_payload(dependencies: list[dict[str, Any]], rendered: requests.Response) -> dict[str, Any]:
-    """The POST the browser sends next, for the `draw` callback (the swimlane), given `render`'s answer."""
+    """The POST the browser sends next, for the `draw` callback (the swimlane), given `render`'s answer (which
+    the browser hands on unchanged once it has painted it)."""
     drawn = rendered.json()["response"]["blueprint-drawn"]["data"]
-    inputs = [{"id": "blueprint-drawn", "property": "data", "value": drawn}]
-    return _payload(dependencies, "blueprint-graph.figure", inputs, "blueprint-drawn.data")
+    inputs = [{"id": "blueprint-painted", "property": "data", "value": drawn}]
+    return _payload(dependencies, "blueprint-graph.figure", inputs, "blueprint-painted.data")
 
 
 def _payload(dependencies: list[dict[str, Any]], output: str, inputs: list[Any], changed: str) -> dict[str, Any]:

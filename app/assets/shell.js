@@ -19,5 +19,13 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     var url = window.location.pathname + (text ? "?" + text : "");
     if (url !== window.location.pathname + window.location.search) { window.history.replaceState(null, "", url); }
     return text;
+  },
+  // Hand `value` on once the browser has painted what the callback before set: the next frame's callbacks
+  // run before its paint, the timeout after it. A page draws a heavy figure after its figures in numbers
+  // this way, so the numbers show while the figure is being drawn however fast its answer arrives.
+  after_paint: function (value) {
+    return new Promise(function (resolve) {
+      requestAnimationFrame(function () { setTimeout(function () { resolve(value); }, 0); });
+    });
   }
 });

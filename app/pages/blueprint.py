@@ -47,6 +47,7 @@ DETAIL = "blueprint-detail"
 STATUS = "blueprint-status"
 QUERY = "blueprint-query"
 DRAWN = "blueprint-drawn"
+PAINTED = "blueprint-painted"
 PLAY_EVERY_MS = 1500
 
 
@@ -97,6 +98,7 @@ def layout(**query: str) -> html.Div:
         [
             dcc.Store(id=VIEW, data=view),
             dcc.Store(id=DRAWN),
+            dcc.Store(id=PAINTED),
             dcc.Interval(
                 id=REFRESH, interval=app.settings.refresh_ms, disabled=bool(view["paused"] or view["end"])
             ),
@@ -211,7 +213,15 @@ def drawn(view: dict[str, Any], state: BlueprintState | None) -> dict[str, Any]:
     return {"view": view, "generated_at": state.generated_at.isoformat() if state is not None else None}
 
 
-@callback(Output(GRAPH, "figure"), Input(DRAWN, "data"), prevent_initial_call=True)
+clientside_callback(  # the swimlane is asked for once the figures in numbers are on screen
+    "function(shown) { return window.dash_clientside.after_paint(shown); }",
+    Output(PAINTED, "data"),
+    Input(DRAWN, "data"),
+    prevent_initial_call=True,
+)
+
+
+@callback(Output(GRAPH, "figure"), Input(PAINTED, "data"), prevent_initial_call=True)
 def draw(shown: dict[str, Any]) -> dict[str, Any]:
     """The swimlane of the view `render` has just shown, with the state's figures on tiles and edges (the
     shared state `render` read, not a new computation)."""
