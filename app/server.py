@@ -18,6 +18,7 @@ from waitress.server import BaseWSGIServer, MultiSocketServer
 
 from app.api import build_api
 from app.context import AppContext
+from app.memory import MemoryTrimmer, fix_mmap_threshold
 from app.settings import Settings
 from blueprints.rollup_repair import repair_rollup
 from collectors.clickhouse_writer import SpanWriter, WriterLimits, span_insert_settings
@@ -160,7 +161,10 @@ def make_server(app: flask.Flask, settings: Settings) -> BaseWSGIServer | MultiS
 
 def serve(settings: Settings, ready: Callable[[str], None] | None = None) -> None:
     """Run until SIGTERM or SIGINT, then stop cleanly: in-flight requests end, pending writes commit."""
+    fix_mmap_threshold()  # this process's allocator only: tests and benchmarks serving in a thread keep theirs
     runtime = open_runtime(settings)
+    if settings.trim_memory_s:
+        runtime.stops.append(MemoryTrimmer(settings.trim_memory_s).start().stop)
     try:
         server = make_server(create_app(runtime.ctx), settings)
 

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     insert_linger_ms: float = Field(
         50.0, ge=0, le=1000, description="the longest an insert waits for requests still being mapped"
     )
+    trim_memory_s: float = Field(
+        1.0, ge=0, description="how often the server hands its allocator's free pages back to the system (0: never)"
+    )
     evaluate_every_s: float = Field(5.0, gt=0, description="alert evaluation interval")
     evaluate_alerts: bool = True
     refresh_ms: int = Field(5000, ge=500, description="dashboard auto-refresh interval")
