@@ -108,6 +108,24 @@ def test_the_blueprint_shows_its_figures_in_numbers_before_the_swimlane_is_drawn
     assert shown["kpis"]["frame"] < shown["swimlane"]["frame"], shown
 
 
+def test_of_figures_waiting_for_a_paint_only_the_latest_is_drawn(site: Any, browser: Any) -> None:
+    """A hidden tab paints nothing while its refreshes go on: once shown, one swimlane is drawn, not one per
+    refresh it missed."""
+    open_page(browser, site, "/blueprint?bp=online-order&range=1h", "#blueprint-summary .tp-kpi")
+
+    handed_on = browser.execute_async_script(
+        """
+        var done = arguments[arguments.length - 1];
+        var after_paint = window.dash_clientside.after_paint;
+        Promise.all([after_paint("first"), after_paint("second"), after_paint("third")]).then(function (values) {
+          done(values.map(function (v) { return v === window.dash_clientside.no_update ? "held back" : v; }));
+        });
+        """
+    )
+
+    assert handed_on == ["held back", "held back", "third"]
+
+
 def test_clicking_a_step_shows_its_figures_and_puts_it_in_the_url(site: Any, browser: Any) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
 

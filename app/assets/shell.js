@@ -22,10 +22,16 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
   },
   // Hand `value` on once the browser has painted what the callback before set: the next frame's callbacks
   // run before its paint, the timeout after it. A page draws a heavy figure after its figures in numbers
-  // this way, so the numbers show while the figure is being drawn however fast its answer arrives.
+  // this way, so the numbers show while the figure is being drawn however fast its answer arrives. A hidden
+  // tab paints nothing: of the values that waited meanwhile, only the latest goes on once it is shown.
   after_paint: function (value) {
+    var turn = (window.__touchpoint_paint_turn = (window.__touchpoint_paint_turn || 0) + 1);
     return new Promise(function (resolve) {
-      requestAnimationFrame(function () { setTimeout(function () { resolve(value); }, 0); });
+      requestAnimationFrame(function () {
+        setTimeout(function () {
+          resolve(turn === window.__touchpoint_paint_turn ? value : window.dash_clientside.no_update);
+        }, 0);
+      });
     });
   }
 });
