@@ -9,6 +9,10 @@
 Prints spans/s for each, their ratio, the engine's CPU per inserted row (merges included), the CPU the server
 and the clients used, and the server's peak memory (sampled every 100 ms: RSS of the serving process,
 and of it with its span mapping workers), then a JSON line.
+
+The ceiling is measured again after (b): this machine's pace moves within minutes (six back-to-back ceilings
+ranged 482,000-604,000 rows/s), so the ratio is printed against both, and `ratio` (the target's figure) is
+the one against the ceiling measured first.
 """
 
 from __future__ import annotations
@@ -289,6 +293,7 @@ def main() -> None:
             bodies, args.ceiling_rows // 4, args.clients * args.batch, workdir, SchemaOptions(rollup_feed=True)
         )
         e2e = measure_end_to_end(bodies, args.batch, args.clients, args.seconds, workdir)
+        ceiling_after, _ = measure_ceiling(bodies, args.ceiling_rows, args.ceiling_batch, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     ratio = e2e["spans_per_s"] / ceiling
@@ -304,7 +309,8 @@ def main() -> None:
           f"{e2e['rows_per_insert']:,} rows per insert taking {e2e['ms_per_insert']} ms)")
     print(f"    same rows into the server's schema in inserts of {args.clients * args.batch}: "
           f"{server_schema:,.0f} rows/s (engine CPU, merges included: {server_schema_cpu:.1f} µs per row)")
-    print(f"ratio end-to-end / ceiling: {ratio:.2f}")
+    print(f"ratio end-to-end / ceiling: {ratio:.2f} (against the ceiling measured again after (b), "
+          f"{ceiling_after:,.0f} rows/s: {e2e['spans_per_s'] / ceiling_after:.2f})")
     print(
         f"server peak RSS: {e2e['peak_rss_mb']:,.0f} MB serving process; with its mapping workers "
         f"{e2e['peak_tree_pss_mb']:,.0f} MB PSS (shared pages once), {e2e['peak_tree_rss_mb']:,.0f} MB RSS summed"
@@ -314,7 +320,8 @@ def main() -> None:
     print(json.dumps({"ceiling_rows_per_s": round(ceiling), "server_schema_rows_per_s": round(server_schema),
                       "ceiling_cpu_us_per_row": round(ceiling_cpu, 1),
                       "server_schema_cpu_us_per_row": round(server_schema_cpu, 1),
-                      **figures, "ratio": round(ratio, 3)}))
+                      **figures, "ratio": round(ratio, 3), "ceiling_after_rows_per_s": round(ceiling_after),
+                      "ratio_after": round(e2e["spans_per_s"] / ceiling_after, 3)}))
 
 
 if __name__ == "__main__":
