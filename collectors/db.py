@@ -4,7 +4,10 @@ A DSN chooses the engine:
 
 - ``chdb://./.touchpoint/data`` or ``chdb:///abs/path``: the embedded engine, data kept in that directory.
   Only one process may open a data directory; :class:`EngineLock` turns the engine's opaque refusal into a
-  clear message before we even try.
+  clear message before we even try. Options: ``?database=name``, and ``?uncompressed_cache_mb=N`` (default
+  256, 0 for none): how much decompressed column data the engine keeps for queries that ask for it (the live
+  state's reads of raw spans), so that a dashboard asking again for the same window does not decompress the
+  same blocks again.
 - ``http://user:pass@host:8123/db`` or ``https://…``: a ClickHouse server.
 """
 
@@ -15,7 +18,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import clickhouse_connect
@@ -24,6 +27,8 @@ from clickhouse_connect.driver.client import Client
 from collectors.errors import DatabaseLocked, InvalidDsn
 
 DEFAULT_DSN = "chdb://./.touchpoint/data"
+DEFAULT_UNCOMPRESSED_CACHE_MB = 256
+_CHDB_OPTIONS = ("database", "uncompressed_cache_mb")
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,7 @@ class Dsn:
     url: str  # what clickhouse-connect gets: chdb:///abs/path or the http(s) URL as given
     path: Path | None  # the data directory, for chdb
     database: str  # the database named in the DSN ("default" when none)
+    uncompressed_cache_mb: int = DEFAULT_UNCOMPRESSED_CACHE_MB  # the embedded engine's, when this DSN starts it
 
     @property
     def embedded(self) -> bool:
@@ -57,13 +63,24 @@ def parse_dsn(dsn: str) -> Dsn:
         if not raw:
             raise InvalidDsn(f"TOUCHPOINT_DB {dsn!r} names no directory: expected chdb://./dir or chdb:///abs/dir")
         options = dict(part.partition("=")[::2] for part in query.split("&") if part)
-        unknown = set(options) - {"database"}
+        unknown = set(options) - set(_CHDB_OPTIONS)
         if unknown:
-            raise InvalidDsn(f"TOUCHPOINT_DB {dsn!r}: unknown option {sorted(unknown)[0]!r} (only database= is known)")
+            raise InvalidDsn(
+                f"TOUCHPOINT_DB {dsn!r}: unknown option {sorted(unknown)[0]!r} "
+                f"(known: {', '.join(f'{name}=' for name in _CHDB_OPTIONS)})"
+            )
         path = Path(raw).expanduser().resolve()
         database = options.get("database") or "default"
         quote_identifier(database)
-        return Dsn(kind="chdb", url=f"chdb://{path}", path=path, database=database)
+        cache = options.get("uncompressed_cache_mb", str(DEFAULT_UNCOMPRESSED_CACHE_MB))
+        if not cache.isdigit():
+            raise InvalidDsn(
+                f"TOUCHPOINT_DB {dsn!r}: uncompressed_cache_mb={cache!r} must be a whole number of megabytes "
+                "(0 for none)"
+            )
+        return Dsn(
+            kind="chdb", url=f"chdb://{path}", path=path, database=database, uncompressed_cache_mb=int(cache)
+        )
     parts = urlsplit(dsn)
     if parts.scheme in ("http", "https") and parts.hostname:
         database = parts.path.strip("/") or "default"
@@ -155,8 +172,10 @@ def connect(dsn: Dsn | str, database: str | None = None) -> Client:
 
 # The embedded engine starts when its first client opens and stops when its last one closes; a restart inside
 # the same process leaves the stopped engine's threads and their open /proc files behind (a dozen or more
-# each time). One client per data directory, kept for the life of the process, keeps the engine running.
-_RESIDENT: dict[Path, Client] = {}
+# each time). One connection per data directory, kept for the life of the process, keeps the engine running.
+# It is opened first, through chdb itself: the engine takes its start-up options (the cache's size) from the
+# connection that starts it, and clickhouse-connect passes none on.
+_RESIDENT: dict[Path, Any] = {}
 _RESIDENT_LOCK = threading.Lock()
 
 
@@ -164,7 +183,10 @@ def _keep_engine_resident(dsn: Dsn) -> None:
     assert dsn.path is not None
     with _RESIDENT_LOCK:
         if dsn.path not in _RESIDENT:
-            _RESIDENT[dsn.path] = clickhouse_connect.get_client(dsn=dsn.url)
+            import chdb  # the embedded engine's library is large: loaded only where a DSN names it
+
+            cache_bytes = dsn.uncompressed_cache_mb * 2**20
+            _RESIDENT[dsn.path] = chdb.connect(f"file:{dsn.path}?uncompressed_cache_size={cache_bytes}")
 
 
 def quote_identifier(name: str) -> str:
