@@ -171,6 +171,7 @@ def window_15m(client: Any, side: Any, bp: Any, args: argparse.Namespace) -> dic
         lambda: compute_state(client, bp, WINDOW_START, end, end, side_client=side.client),
         args.warmup,
     )
+
     def cold() -> Any:
         client.command("SYSTEM DROP UNCOMPRESSED CACHE")
         return compute_state(client, bp, WINDOW_START, end, end, side_client=side.client)

@@ -73,7 +73,7 @@ def parse_dsn(dsn: str) -> Dsn:
         database = options.get("database") or "default"
         quote_identifier(database)
         cache = options.get("uncompressed_cache_mb", str(DEFAULT_UNCOMPRESSED_CACHE_MB))
-        if not cache.isdigit():
+        if not (cache.isascii() and cache.isdigit()):
             raise InvalidDsn(
                 f"TOUCHPOINT_DB {dsn!r}: uncompressed_cache_mb={cache!r} must be a whole number of megabytes "
                 "(0 for none)"
