@@ -23,6 +23,21 @@ _COLUMNS = [
 ]  # fmt: skip
 
 
+# The smallest journey: a customer arrives (step a), then books with a person at the front (step b), bound by
+# the blueprint.step attribute; journeys are traces.
+TWO_STEP_LINE = """
+id: line
+name: Line
+correlation: {key: trace_id, timeout: 10m}
+stages: [{id: all, name: All}]
+steps:
+  - {id: a, name: Arrive, lane: customer, stage: all, actor: person, select: {step: a}}
+  - {id: b, name: Book, lane: frontstage, stage: all, actor: person, select: {step: b}}
+flows:
+  - {from: a, to: b}
+"""
+
+
 def origin(day: int) -> datetime:
     """A separate day per test, so tests sharing a module's database never see each other's spans."""
     return BASE + timedelta(days=day)

@@ -6,23 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from state_scenario import blueprint, insert, origin, step_span
+from state_scenario import TWO_STEP_LINE, blueprint, insert, origin, step_span
 
 from blueprints.state import compute_state
 from collectors.db import DEFAULT_UNCOMPRESSED_CACHE_MB, parse_dsn
 from collectors.errors import InvalidDsn
-
-LINE = """
-id: line
-name: Line
-correlation: {key: trace_id, timeout: 10m}
-stages: [{id: all, name: All}]
-steps:
-  - {id: a, name: Arrive, lane: customer, stage: all, actor: person, select: {step: a}}
-  - {id: b, name: Book, lane: frontstage, stage: all, actor: person, select: {step: b}}
-flows:
-  - {from: a, to: b}
-"""
 
 
 def test_dsn_sizes_the_embedded_cache_in_megabytes(tmp_path) -> None:
@@ -59,9 +47,9 @@ def test_asking_again_for_a_window_reads_its_spans_from_the_cache(ch) -> None:
     start = origin(1)
     end = start + timedelta(minutes=15)
     ch.command("SYSTEM DROP UNCOMPRESSED CACHE")
-    first = compute_state(ch, blueprint(LINE), start, end, end)
+    first = compute_state(ch, blueprint(TWO_STEP_LINE), start, end, end)
     before = _cache_hits(ch)
-    again = compute_state(ch, blueprint(LINE), start, end, end)
+    again = compute_state(ch, blueprint(TWO_STEP_LINE), start, end, end)
     assert _cache_hits(ch) > before
     assert [(s.step_id, s.count) for s in again.steps] == [(s.step_id, s.count) for s in first.steps] == [
         ("a", 50),

@@ -8,24 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
-from state_scenario import Span, insert, step_span
+from state_scenario import TWO_STEP_LINE, Span, insert, step_span
 
 from app.api.state import install
 from app.cli import main
 from blueprints.state_model import BlueprintState
 from tests.conftest import free_port
-
-LINE = """
-id: line
-name: Line
-correlation: {key: trace_id, timeout: 10m}
-stages: [{id: all, name: All}]
-steps:
-  - {id: a, name: Arrive, lane: customer, stage: all, actor: person, select: {step: a}}
-  - {id: b, name: Book, lane: frontstage, stage: all, actor: person, select: {step: b}}
-flows:
-  - {from: a, to: b}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +23,7 @@ def api(dsn: str, ch, tmp_path_factory):  # noqa: ANN001, ANN201
     from app.settings import Settings
 
     maps = tmp_path_factory.mktemp("maps")
-    (maps / "line.yaml").write_text(textwrap.dedent(LINE))
+    (maps / "line.yaml").write_text(textwrap.dedent(TWO_STEP_LINE))
     (maps / "broken.yaml").write_text("id: broken\nname: Broken\nsteps: [{id: a, lane: backstag}]\n")
 
     now = datetime.now(UTC).replace(microsecond=0)
