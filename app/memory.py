@@ -1,11 +1,17 @@
-"""Keeping the serving process's memory near what it holds, under glibc's allocator.
+"""Keeping the serving process's memory near what it holds, under glibc's allocator, without paying for it
+in page faults while ingesting.
 
 While ingesting, the server's threads allocate and free large buffers all the time: request bodies of
-hundreds of KB, and for every insert on the embedded engine an Arrow stream of several MB copied out to the
-file the engine reads. glibc raises its mmap threshold each time such a buffer is freed, so after a few
-inserts those buffers come from the per-thread arenas (up to 8 per core), and freed space inside an arena
-stays resident. Measured on 30 s ingest runs, three interleaved pairs each (bench/ingest.py, 2026-11-24):
-the serving process peaked 100-170 MB lower with both measures below, at the same rate.
+hundreds of KB, Arrow streams of a few MB from the mapping workers, and for every insert on the embedded engine
+an Arrow stream of ~8 MB copied out to the file the engine reads. glibc raises its mmap threshold each time
+such a buffer is freed, so after a few inserts those buffers come from the per-thread arenas (up to 8 per
+core), and freed space inside an arena stays resident. Handing it back costs too: every page returned is
+faulted in again when the next buffer reuses it. With the threshold fixed at 4 MB (insert buffers mapped and
+unmapped each time) and the arenas trimmed every second, the serving process faulted ~50,000 pages a second at
+~100,000 spans/s and ingested ~9 % slower (bench/ingest.py, interleaved 40 s runs, 2026-11-24). So the threshold
+is fixed high, keeping every buffer a request or an insert needs in the arenas to be reused, and the arenas are
+trimmed every 30 s by default: little to fault in again while ingest runs, and what they hold goes back within
+half a minute once it quiets down.
 
 Both are no-ops where the C library is not glibc.
 """
@@ -20,7 +26,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-MMAP_THRESHOLD_BYTES = 4 * 1024 * 1024  # an insert's Arrow stream (~8 MB) and larger; bodies stay in arenas
+MMAP_THRESHOLD_BYTES = 64 * 1024 * 1024  # what ingest allocates stays in the arenas; only larger gets its own mapping
 _M_MMAP_THRESHOLD = -3  # mallopt parameter numbers from glibc's malloc.h
 
 

@@ -43,7 +43,7 @@ class Settings(BaseSettings):
         50.0, ge=0, le=1000, description="the longest an insert waits for requests still being mapped"
     )
     trim_memory_s: float = Field(
-        1.0, ge=0, description="how often the server hands its allocator's free pages back to the system (0: never)"
+        30.0, ge=0, description="how often the server hands its allocator's free pages back to the system (0: never)"
     )
     evaluate_every_s: float = Field(5.0, gt=0, description="alert evaluation interval")
     evaluate_alerts: bool = True
