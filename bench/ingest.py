@@ -102,16 +102,20 @@ def build_bodies(count: int, batch: int, attributes: int, spread_s: float = 60.0
     return Bodies(bodies, offsets)
 
 
+def bodies_as_rows(bodies: Bodies) -> pa.Table:
+    """The spans of every prebuilt request, mapped to Arrow rows as the receiver maps them."""
+    return pa.concat_tables([spans_to_arrow(decode_protobuf(b)).table for b in bodies.bodies])
+
+
 def measure_ceiling(
-    bodies: Bodies, rows_wanted: int, insert_rows: int, workdir: Path, feed_rollup: bool = False
+    rows: pa.Table, rows_wanted: int, insert_rows: int, workdir: Path, feed_rollup: bool = False
 ) -> tuple[float, float]:
-    """Rows/s of insert_arrow of prebuilt tables into a fresh embedded engine migrated as `touchpoint serve`
-    migrates it (tables built before timing), and the engine's CPU per row in µs: the inserts plus the
+    """Rows/s of insert_arrow of `rows` (repeated up to `rows_wanted`, cut before timing) into a fresh embedded
+    engine migrated as `touchpoint serve` migrates it, and the engine's CPU per row in µs: the inserts plus the
     background merges they cause, until merging stops.
 
     With `feed_rollup` the rows also reach the rollup as the server's do: fed once a second."""
-    tables = [spans_to_arrow(decode_protobuf(b)).table for b in bodies.bodies]
-    big = pa.concat_tables(tables)
+    big = rows
     while big.num_rows < rows_wanted:
         big = pa.concat_tables([big, big])
     big = big.slice(0, rows_wanted).combine_chunks()
@@ -293,14 +297,15 @@ def main() -> None:
     bodies = build_bodies(64, args.batch, args.attributes, args.spread_s)
     workdir = Path(tempfile.mkdtemp(prefix="touchpoint-bench-"))
     try:
-        ceiling, ceiling_cpu = measure_ceiling(bodies, args.ceiling_rows, args.ceiling_batch, workdir)
+        rows = bodies_as_rows(bodies)
+        ceiling, ceiling_cpu = measure_ceiling(rows, args.ceiling_rows, args.ceiling_batch, workdir)
         # the same inserts with the rollup fed once a second as the server does, in the largest batches the
         # clients can have waiting at once: what ingest could reach with free decoding
         server_schema, server_schema_cpu = measure_ceiling(
-            bodies, args.ceiling_rows // 4, args.clients * args.batch, workdir, feed_rollup=True
+            rows, args.ceiling_rows // 4, args.clients * args.batch, workdir, feed_rollup=True
         )
         e2e = measure_end_to_end(bodies, args.batch, args.clients, args.seconds, workdir)
-        ceiling_after, _ = measure_ceiling(bodies, args.ceiling_rows, args.ceiling_batch, workdir)
+        ceiling_after, _ = measure_ceiling(rows, args.ceiling_rows, args.ceiling_batch, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     ratio = e2e["spans_per_s"] / max(ceiling, ceiling_after)
