@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from collectors.clickhouse_writer import SpanWriter, span_insert_settings
 from collectors.db import DEFAULT_DSN, connect, parse_dsn
 from collectors.errors import CollectorError
-from collectors.otlp_mapping import spans_to_arrow, to_view
+from collectors.otlp_mapping import map_protobuf
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class ClickHouseSpanExporter(SpanExporter):
         if self._shutdown:
             return SpanExportResult.FAILURE
         try:
-            batch = spans_to_arrow(to_view(encode_spans(spans)))
+            batch = map_protobuf(encode_spans(spans).SerializeToString())
             self._writer.write(batch.table, timeout=self._timeout_s)
         except (CollectorError, TimeoutError) as exc:
             log.warning("span export failed", extra={"spans": len(spans), "error": str(exc)})

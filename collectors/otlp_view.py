@@ -12,6 +12,7 @@ Built once, on first use, not at import.
 
 from __future__ import annotations
 
+import binascii
 import functools
 from typing import Any
 
@@ -99,11 +100,13 @@ def any_values_to_strings(values: list[bytes], render: Any) -> pa.Array:
     # every value without its two-byte header (a fast one is at most 129 bytes long; empty stays empty)
     sliced = pc.binary_slice(encoded, 2, 130)
     if not fast.all():
+        # values such as status codes repeat across spans: parse and render each distinct one once
         slow_positions = np.flatnonzero(~fast)
-        rendered = [_render_cached(values[i], render) for i in slow_positions]
+        distinct = pc.dictionary_encode(encoded.take(pa.array(slow_positions)))
+        rendered = binary_array([_render(v, render) for v in distinct.dictionary.to_pylist()])
         order = np.arange(n, dtype=np.int64)
-        order[slow_positions] = n + np.arange(len(slow_positions), dtype=np.int64)
-        sliced = pa.concat_arrays([sliced, binary_array(rendered)]).take(pa.array(order))
+        order[slow_positions] = n + distinct.indices.to_numpy()
+        sliced = pa.concat_arrays([sliced, rendered]).take(pa.array(order))
     return sliced.cast(pa.string())
 
 
@@ -121,28 +124,20 @@ def binary_array(values: list[bytes]) -> pa.Array:
     )
 
 
-@functools.lru_cache(maxsize=8192)
-def _render_cached(encoded: bytes, render: Any) -> bytes:
-    """Values such as status codes repeat across spans: parse and render each distinct one once."""
+def _render(encoded: bytes, render: Any) -> bytes:
     return render(common_pb2.AnyValue.FromString(encoded)).encode()
-
-
-_HEX = np.frombuffer(b"".join(f"{i:02x}".encode() for i in range(256)), dtype=np.uint8).reshape(256, 2)
 
 
 def hex_ids(ids: list[bytes]) -> pa.Array:
     """Lowercase hex strings of raw ids (empty stays empty), vectorised."""
     n = len(ids)
-    joined = b"".join(ids)
-    lengths = np.fromiter((len(i) for i in ids), dtype=np.int32, count=n)
     offsets = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(lengths * 2, out=offsets[1:])
-    text = _HEX[np.frombuffer(joined, dtype=np.uint8)].tobytes()
+    np.cumsum(np.fromiter(map(len, ids), dtype=np.int32, count=n) * 2, out=offsets[1:])
+    text = binascii.hexlify(b"".join(ids))
     return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.tobytes()), pa.py_buffer(text))
 
 
 def hex_fixed(joined: bytes, n: int, width: int) -> pa.Array:
     """Hex strings of `n` ids of `width` bytes each, concatenated in `joined`."""
     offsets = np.arange(0, (n + 1) * width * 2, width * 2, dtype=np.int32)
-    text = _HEX[np.frombuffer(joined, dtype=np.uint8)].tobytes()
-    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.tobytes()), pa.py_buffer(text))
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.tobytes()), pa.py_buffer(binascii.hexlify(joined)))

@@ -11,7 +11,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
 
 from collectors.errors import DecodeError
-from collectors.otlp_mapping import any_value_str, decode_json, decode_protobuf, spans_to_arrow
+from collectors.otlp_mapping import decode_json, decode_protobuf, spans_to_arrow
+from collectors.otlp_values import any_value_str
 from collectors.otlp_view import any_values_to_strings
 
 scalars = st.one_of(
