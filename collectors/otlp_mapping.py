@@ -5,8 +5,10 @@ indistinguishable: ids as lowercase hex, SpanKind as ``Server``/``Client``/…, 
 ``Unset``/``Ok``/``Error``, attribute values as strings (numbers in decimal, arrays and maps as JSON),
 ``Duration`` in nanoseconds, and the resource's ``service.name`` in ``ServiceName``.
 
-Spans are mapped into the flat lists of collectors.otlp_rows.SpanRows and turned into Arrow once per
-request: the only per-span Python work is reading the decoded message's fields.
+A request is mapped column by column where it allows (collectors.otlp_columns: no Python work per span
+beyond counting its attributes), else span by span here, which also refuses invalid spans and says why. Both
+fill the flat lists of collectors.otlp_rows.SpanRows, turned into Arrow once per request, and give the same
+rows.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from google.protobuf.message import DecodeError as ProtobufDecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from collectors.errors import DecodeError
+from collectors.otlp_columns import map_columns, unique_attribute_keys
 from collectors.otlp_rows import ARROW_SCHEMA, SpanRows, empty_table
 from collectors.otlp_view import view_request_class
 
@@ -142,7 +145,16 @@ def map_body(body: bytes, as_json: bool) -> SpanBatch:
 
 
 def map_protobuf(body: bytes) -> SpanBatch:
-    """Map the spans of a protobuf ExportTraceServiceRequest; raises DecodeError."""
+    """Map the spans of a protobuf ExportTraceServiceRequest; raises DecodeError.
+
+    Column by column (collectors.otlp_columns) where the request allows it, else span by span
+    (:func:`spans_to_arrow`), which refuses invalid spans and says why. Both give the same rows.
+    """
+    rows = map_columns(body)
+    if rows is not None:
+        keys = unique_attribute_keys(rows)
+        if keys is not None:
+            return SpanBatch(table=rows.to_table(keys))
     return spans_to_arrow(decode_protobuf(body))
 
 
