@@ -14,6 +14,7 @@ process too, so a request never waits long for want of a worker.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import multiprocessing
@@ -189,9 +190,13 @@ def _serve(conn: Connection) -> None:
     """A worker's loop: (flag, body) in; ("R", [rejected, rejections], Arrow stream), ("E", decode error) or
     ("X", any other failure) out."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the receiving process decides when workers stop
-    from collectors.otlp_view import view_request_class
+    from collectors.otlp_columns import warm_up
 
-    view_request_class()
+    warm_up()
+    # Mapping a request makes thousands of short-lived containers (a tuple per span, in places), enough to
+    # start several collections per request, each walking the request's large lists: the collector waits
+    # until a request is mapped, and never walks what was loaded at start.
+    gc.freeze()
     conn.send_bytes(_READY)
     while True:
         try:
@@ -199,6 +204,7 @@ def _serve(conn: Connection) -> None:
             body = conn.recv_bytes()
         except (OSError, EOFError):
             return
+        gc.disable()
         try:
             batch = map_body(body, as_json)
         except DecodeError as exc:
@@ -209,6 +215,8 @@ def _serve(conn: Connection) -> None:
             conn.send_bytes(_FAILED)
             conn.send_bytes(repr(exc).encode())
             continue
+        finally:
+            gc.enable()
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, batch.table.schema) as writer:
             writer.write_table(batch.table)

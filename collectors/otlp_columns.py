@@ -143,6 +143,12 @@ def _view_classes() -> tuple[type, type]:
     )
 
 
+def warm_up() -> None:
+    """Build the views now rather than on the first request."""
+    _view_classes()
+    view_request_class()
+
+
 class _Unusual(Exception):
     """The request needs mapping span by span."""
 
