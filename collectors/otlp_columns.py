@@ -44,7 +44,7 @@ _F = descriptor_pb2.FieldDescriptorProto
 _SPAN_FIELDS = {f.name: (f.number, f.type) for f in trace_pb2.Span.DESCRIPTOR.fields}
 # fields every valid span writes exactly once: their columns line up by themselves
 _ALWAYS = ("trace_id", "span_id", "start_time_unix_nano", "end_time_unix_nano")
-_PARTS = ("events", "links", "status")  # kept as encoded messages in the columns view
+_ENCODED = ("events", "links", "status")  # left encoded in both views
 
 
 def _number(message: Any, name: str) -> int:
@@ -66,77 +66,77 @@ def _add_field(
         added.type_name = f".{_PACKAGE}.{type_name}"
 
 
-def _span_message(file: descriptor_pb2.FileDescriptorProto, name: str, columns: bool) -> None:
-    """Span with every field repeated (`columns`), or as it is (the narrow view). In the columns view the
-    attributes are one message of two parallel lists, merged across spans, and events, links and status stay
-    encoded; in the narrow view so do each attribute, event and link, and the status is a message (an empty
-    one, which SDKs write for an unset status, must survive serialising the view again)."""
-    message = _add_message(file, name)
-    for field_name, (number, kind) in _SPAN_FIELDS.items():
-        if field_name == "attributes" and columns:
-            _add_field(message, field_name, number, _F.TYPE_MESSAGE, False, "KeyValues")
-        elif field_name == "status" and not columns:
-            _add_field(message, field_name, number, _F.TYPE_MESSAGE, False, "Status")
-        elif field_name == "attributes" or field_name in _PARTS:
-            _add_field(message, field_name, number, _F.TYPE_BYTES, True)
-        else:
-            _add_field(message, field_name, number, _F.TYPE_INT32 if kind == _F.TYPE_ENUM else kind, columns)
-
-
-@functools.cache
-def _view_classes() -> tuple[type, type]:
-    """(columns view, narrow view) of ExportTraceServiceRequest; same wire format, built on first use."""
+def _columns_file() -> descriptor_pb2.FileDescriptorProto:
+    """The columns view: in each scope one span message whose fields are all repeated; its attributes one
+    message of two parallel lists; events, links and status left encoded. proto3, so strings are checked
+    to be UTF-8 as they are parsed."""
     file = descriptor_pb2.FileDescriptorProto(name="touchpoint_columns.proto", package=_PACKAGE, syntax="proto3")
-    key, value = _number(common_pb2.KeyValue, "key"), _number(common_pb2.KeyValue, "value")
     pairs = _add_message(file, "KeyValues")
-    _add_field(pairs, "key", key, _F.TYPE_STRING, True)
-    _add_field(pairs, "value", value, _F.TYPE_BYTES, True)
+    _add_field(pairs, "key", _number(common_pb2.KeyValue, "key"), _F.TYPE_STRING, True)
+    _add_field(pairs, "value", _number(common_pb2.KeyValue, "value"), _F.TYPE_BYTES, True)
     resource = _add_message(file, "Resource")
     entry = resource.nested_type.add(name="AttributesEntry")
     entry.options.map_entry = True
     _add_field(entry, "key", 1, _F.TYPE_STRING, False)
     _add_field(entry, "value", 2, _F.TYPE_BYTES, False)
-    _add_field(
-        resource,
-        "attributes",
-        _number(resource_pb2.Resource, "attributes"),
-        _F.TYPE_MESSAGE,
-        True,
-        "Resource.AttributesEntry",
-    )
-    status = _add_message(file, "Status")
-    _add_field(status, "message", _number(trace_pb2.Status, "message"), _F.TYPE_STRING, False)
-    _add_field(status, "code", _number(trace_pb2.Status, "code"), _F.TYPE_INT32, False)
+    attributes = _number(resource_pb2.Resource, "attributes")
+    _add_field(resource, "attributes", attributes, _F.TYPE_MESSAGE, True, "Resource.AttributesEntry")
     scope = _add_message(file, "Scope")
     _add_field(scope, "name", _number(common_pb2.InstrumentationScope, "name"), _F.TYPE_STRING, False)
     _add_field(scope, "version", _number(common_pb2.InstrumentationScope, "version"), _F.TYPE_STRING, False)
-    _span_message(file, "SpanColumns", columns=True)
-    _span_message(file, "SpanShape", columns=False)
+    span = _add_message(file, "SpanColumns")
+    for name, (number, kind) in _SPAN_FIELDS.items():
+        if name == "attributes":
+            _add_field(span, name, number, _F.TYPE_MESSAGE, False, "KeyValues")
+        elif name in _ENCODED:
+            _add_field(span, name, number, _F.TYPE_BYTES, True)
+        else:
+            _add_field(span, name, number, _F.TYPE_INT32 if kind == _F.TYPE_ENUM else kind, True)
+    _add_request(file, "Columns", "SpanColumns", merged=True, scope="Scope", resource="Resource")
+    return file
 
-    spans = _number(trace_pb2.ScopeSpans, "spans")
-    scope_spans = _number(trace_pb2.ResourceSpans, "scope_spans")
-    resource_spans = _number(trace_service_pb2.ExportTraceServiceRequest, "resource_spans")
-    for view, span_type, repeated in (("Columns", "SpanColumns", False), ("Shape", "SpanShape", True)):
-        scope_message = _add_message(file, f"{view}ScopeSpans")
-        if view == "Columns":
-            _add_field(scope_message, "scope", _number(trace_pb2.ScopeSpans, "scope"), _F.TYPE_MESSAGE, False, "Scope")
-        _add_field(scope_message, "spans", spans, _F.TYPE_MESSAGE, repeated, span_type)
-        resource_message = _add_message(file, f"{view}ResourceSpans")
-        if view == "Columns":
-            _add_field(
-                resource_message,
-                "resource",
-                _number(trace_pb2.ResourceSpans, "resource"),
-                _F.TYPE_MESSAGE,
-                False,
-                "Resource",
-            )
-        _add_field(resource_message, "scope_spans", scope_spans, _F.TYPE_MESSAGE, True, f"{view}ScopeSpans")
-        request = _add_message(file, f"{view}Request")
-        _add_field(request, "resource_spans", resource_spans, _F.TYPE_MESSAGE, True, f"{view}ResourceSpans")
 
+def _shape_file() -> descriptor_pb2.FileDescriptorProto:
+    """The narrow view: spans one by one, attributes, events and links each left encoded. proto2, so that a
+    field written with its default value (an empty status, as SDKs write for an unset one) is kept and written
+    again: serialised, the view is then exactly as long as the request unless a span writes a field twice."""
+    file = descriptor_pb2.FileDescriptorProto(name="touchpoint_span_shape.proto", package=_PACKAGE, syntax="proto2")
+    span = _add_message(file, "SpanShape")
+    for name, (number, kind) in _SPAN_FIELDS.items():
+        if name in _ENCODED or name == "attributes":
+            _add_field(span, name, number, _F.TYPE_BYTES, name != "status")
+        else:
+            _add_field(span, name, number, _F.TYPE_INT32 if kind == _F.TYPE_ENUM else kind, False)
+    _add_request(file, "Shape", "SpanShape", merged=False)
+    return file
+
+
+def _add_request(
+    file: descriptor_pb2.FileDescriptorProto, view: str, span: str, merged: bool, scope: str = "", resource: str = ""
+) -> None:
+    """{view}Request > {view}ResourceSpans > {view}ScopeSpans > `span` (one merged message per scope, or
+    repeated), with the scope and resource where they are named."""
+    scope_spans = _add_message(file, f"{view}ScopeSpans")
+    if scope:
+        _add_field(scope_spans, "scope", _number(trace_pb2.ScopeSpans, "scope"), _F.TYPE_MESSAGE, False, scope)
+    _add_field(scope_spans, "spans", _number(trace_pb2.ScopeSpans, "spans"), _F.TYPE_MESSAGE, not merged, span)
+    resource_spans = _add_message(file, f"{view}ResourceSpans")
+    if resource:
+        number = _number(trace_pb2.ResourceSpans, "resource")
+        _add_field(resource_spans, "resource", number, _F.TYPE_MESSAGE, False, resource)
+    number = _number(trace_pb2.ResourceSpans, "scope_spans")
+    _add_field(resource_spans, "scope_spans", number, _F.TYPE_MESSAGE, True, f"{view}ScopeSpans")
+    request = _add_message(file, f"{view}Request")
+    number = _number(trace_service_pb2.ExportTraceServiceRequest, "resource_spans")
+    _add_field(request, "resource_spans", number, _F.TYPE_MESSAGE, True, f"{view}ResourceSpans")
+
+
+@functools.cache
+def _view_classes() -> tuple[type, type]:
+    """(columns view, narrow view) of ExportTraceServiceRequest; same wire format, built on first use."""
     pool = descriptor_pool.DescriptorPool()
-    pool.Add(file)
+    pool.Add(_columns_file())
+    pool.Add(_shape_file())
     return tuple(  # type: ignore[return-value]
         message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{_PACKAGE}.{view}Request"))
         for view in ("Columns", "Shape")
@@ -167,7 +167,7 @@ def map_columns(body: bytes) -> SpanRows | None:
         shape = shape_class.FromString(body)
     except (ProtobufDecodeError, RuntimeError, ValueError):
         return None
-    if shape.ByteSize() != len(body):
+    if len(shape.SerializeToString()) != len(body):
         return None  # a field written twice (or a default written out): only span by span reads it right
     rows = SpanRows()
     try:
@@ -259,11 +259,7 @@ _STATUS_UNSET = (0, "")
 
 
 def _add_statuses(rows: SpanRows, statuses: list[Any]) -> None:
-    """Each span's status: encoded (from the columns), or a narrow view message (read span by span)."""
-    if statuses and not isinstance(statuses[0], bytes):
-        rows.status_codes.extend(status.code for status in statuses)
-        rows.status_messages.extend(status.message for status in statuses)
-        return
+    """Each span's status, encoded (b"" for none)."""
     decoded: dict[bytes, tuple[int, str]] = {b"": _STATUS_UNSET}
     for status in set(statuses) - decoded.keys():
         try:

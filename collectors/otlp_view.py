@@ -88,12 +88,11 @@ def any_values_to_strings(values: list[bytes], render: Any) -> pa.Array:
     n = len(values)
     if n == 0:
         return pa.array([], pa.string())
-    lengths = np.fromiter(map(len, values), dtype=np.int32, count=n)
-    offsets = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(lengths, out=offsets[1:])
-    joined = b"".join(values)
-    encoded = pa.BinaryArray.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(joined)])
-    header = np.frombuffer(joined + b"\0\0", dtype=np.uint8)
+    encoded = pa.array(values, pa.binary())
+    offsets = np.frombuffer(encoded.buffers()[1], dtype=np.int32, count=n + 1)
+    lengths = np.diff(offsets)
+    data = encoded.buffers()[2]
+    header = np.frombuffer(data.to_pybytes() + b"\0\0" if data is not None else b"\0\0", dtype=np.uint8)
     starts = offsets[:-1]
     first, second = header[starts], header[starts + 1]
     fast = (lengths == 0) | ((first == 0x0A) & (second < 0x80) & (lengths == second.astype(np.int32) + 2))
@@ -111,17 +110,8 @@ def any_values_to_strings(values: list[bytes], render: Any) -> pa.Array:
 
 
 def binary_array(values: list[bytes]) -> pa.Array:
-    """A binary Arrow array of `values`, built from one joined buffer.
-
-    ``pa.array(values, pa.binary())`` costs about 1.7 µs per item (the explicit type takes a slow
-    per-item path); this is about 60 ns.
-    """
-    n = len(values)
-    offsets = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(np.fromiter(map(len, values), dtype=np.int32, count=n), out=offsets[1:])
-    return pa.BinaryArray.from_buffers(
-        pa.binary(), n, [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(b"".join(values))]
-    )
+    """A binary Arrow array of `values`."""
+    return pa.array(values, pa.binary())
 
 
 def _render(encoded: bytes, render: Any) -> bytes:
@@ -131,9 +121,10 @@ def _render(encoded: bytes, render: Any) -> bytes:
 def hex_ids(ids: list[bytes]) -> pa.Array:
     """Lowercase hex strings of raw ids (empty stays empty), vectorised."""
     n = len(ids)
-    offsets = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(np.fromiter(map(len, ids), dtype=np.int32, count=n) * 2, out=offsets[1:])
-    text = binascii.hexlify(b"".join(ids))
+    raw = pa.array(ids, pa.binary())
+    offsets = np.frombuffer(raw.buffers()[1], dtype=np.int32, count=n + 1) * 2
+    data = raw.buffers()[2]
+    text = binascii.hexlify(memoryview(data)) if data is not None else b""
     return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.tobytes()), pa.py_buffer(text))
 
 
