@@ -15,9 +15,9 @@ whose spans differ in that. Columns line up only if no span writes a field twice
 (the last one counts) and no SDK does: the narrow view, serialised again, is then exactly as long as the
 request. (Inside an attribute that check does not look: an attribute whose key is written twice, in the same
 scope as one without a key, which the specification forbids, would shift the keys by one.) Whenever anything
-is unusual (an invalid id or time, an attribute key written twice in one span, a string that is not UTF-8, a
-default value written out), :func:`map_columns` answers None and the caller maps the request span by span,
-which also says what was wrong.
+is unusual (an invalid id or time, an attribute key written twice in one span, a string that is not UTF-8),
+:func:`map_columns` answers None and the caller maps the request span by span, which also says what was
+wrong.
 """
 
 from __future__ import annotations
