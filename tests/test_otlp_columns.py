@@ -211,3 +211,12 @@ def test_one_attribute_written_as_two_is_mapped_span_by_span() -> None:
 
     assert map_columns(body) is None
     assert map_protobuf(body).table.column("SpanAttributes").to_pylist() == [[("b", "2")]]
+
+
+def test_default_values_written_out_still_map_column_by_column() -> None:
+    first, second = _two_spans()
+    # kind 0 and an empty parent id, written although proto3 would leave them out
+    written_out = first.SerializeToString() + b"\x30\x00" + b"\x22\x00"
+    body = _field(1, _field(2, _field(2, written_out) + _field(2, second.SerializeToString())))
+
+    assert _same_rows(_columns_table(body), _span_by_span(body))
