@@ -26,18 +26,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from collectors.errors import DecodeError
 from collectors.otlp_columns import map_columns, unique_attribute_keys
-from collectors.otlp_rows import ARROW_SCHEMA, SpanRows, empty_table
+from collectors.otlp_rows import SpanRows
 from collectors.otlp_view import view_request_class
-
-__all__ = [
-    "ARROW_SCHEMA",
-    "MAX_REJECTION_MESSAGES",
-    "SpanBatch",
-    "empty_table",
-    "map_body",
-    "map_protobuf",
-    "spans_to_arrow",
-]
 
 MAX_REJECTION_MESSAGES = 5
 
@@ -79,7 +69,7 @@ _ID_FIELDS = ("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "paren
 
 def decode_json(body: bytes) -> Any:
     """Parse an OTLP/HTTP JSON body (hex trace and span ids, integer enums, 64-bit integers as strings)."""
-    return to_view(_json_request(body))
+    return view_request_class().FromString(_json_request(body).SerializeToString())
 
 
 def _json_request(body: bytes) -> ExportTraceServiceRequest:
@@ -96,11 +86,6 @@ def _json_request(body: bytes) -> ExportTraceServiceRequest:
     except (json_format.ParseError, ValueError, TypeError, AttributeError, RecursionError) as exc:
         raise DecodeError(f"request body is not an OTLP ExportTraceServiceRequest: {exc}") from None
     return request
-
-
-def to_view(request: ExportTraceServiceRequest) -> Any:
-    """The view form of a generated ExportTraceServiceRequest."""
-    return view_request_class().FromString(request.SerializeToString())
 
 
 def _hex_ids_to_base64(document: dict[str, Any]) -> None:

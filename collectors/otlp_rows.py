@@ -189,11 +189,6 @@ def strings(values: list[bytes]) -> pa.Array:
         raise DecodeError(f"an attribute value is not valid UTF-8: {exc}") from None
 
 
-def empty_table() -> pa.Table:
-    """An otel_traces-shaped table with no rows."""
-    return ARROW_SCHEMA.empty_table()
-
-
 def _offsets(counts: list[int]) -> pa.Array:
     offsets = np.zeros(len(counts) + 1, dtype=np.int32)
     np.cumsum(np.asarray(counts, dtype=np.int32), out=offsets[1:])

@@ -102,16 +102,11 @@ def any_values_to_strings(values: list[bytes], render: Any) -> pa.Array:
         # values such as status codes repeat across spans: parse and render each distinct one once
         slow_positions = np.flatnonzero(~fast)
         distinct = pc.dictionary_encode(encoded.take(pa.array(slow_positions)))
-        rendered = binary_array([_render(v, render) for v in distinct.dictionary.to_pylist()])
+        rendered = pa.array([_render(v, render) for v in distinct.dictionary.to_pylist()], pa.binary())
         order = np.arange(n, dtype=np.int64)
         order[slow_positions] = n + distinct.indices.to_numpy()
         sliced = pa.concat_arrays([sliced, rendered]).take(pa.array(order))
     return sliced.cast(pa.string())
-
-
-def binary_array(values: list[bytes]) -> pa.Array:
-    """A binary Arrow array of `values`."""
-    return pa.array(values, pa.binary())
 
 
 def _render(encoded: bytes, render: Any) -> bytes:
