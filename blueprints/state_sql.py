@@ -273,11 +273,14 @@ GROUP BY grouped, cells.step AS by_step, if(grouped IN (2, 3), cells.prev, 0) AS
 # without decompressing them again. Windows of more than 4M spans read around the cache rather than flush it.
 CACHED_READ_SETTINGS = {"use_uncompressed_cache": 1, "merge_tree_max_rows_to_use_cache": 4_000_000}
 
-# Two analyzer rewrites that look for functions of GROUP BY keys (in the grouping and in the aggregates) and
-# find none worth rewriting in journey_query, yet cost ~6 ms of its ~45 ms of analysis; the answer is the same.
+# Analyzer rewrites that find nothing to rewrite in journey_query, yet cost part of its ~45 ms of analysis;
+# the answer is the same without them. Two look for functions of GROUP BY keys (in the grouping and in the
+# aggregates; ~6 ms); one infers comparisons implied by chains of ANDed comparisons (~2 ms: 61 interleaved
+# compute_state rounds on the bench window, median 153.2 against 155.5 ms).
 JOURNEY_SETTINGS = {
     "optimize_group_by_function_keys": 0,
     "optimize_aggregators_of_group_by_keys": 0,
+    "optimize_and_compare_chain": 0,
     **CACHED_READ_SETTINGS,
 }
 
