@@ -101,6 +101,41 @@ def journey_query(
     When every step names its service or span, only those ranges of the table are read: a span no step binds
     then lends its journey key to nobody.
     """
+    walk = journey_walk(blueprint, graph, columns, table, lend)
+    sql = f"""
+WITH
+{walk.ctes},
+{cells_and_last_stage(span_rows())}"""
+    return SqlQuery(compact(sql), {**walk.params, **_scan_params(scan)}, dict(JOURNEY_SETTINGS))
+
+
+@dataclass(frozen=True)
+class JourneyWalk:
+    """The stages of a journey walk up to `walked` (one row per journey, its spans as arrays): the text of
+    `bound AS (…), …, walked AS (…)` and its bound parameters (the period's bounds `q_from` and `q_to`, and
+    `q_reference`, `q_origin` and `q_bucket` for what follows, come from the caller)."""
+
+    ctes: str
+    params: dict[str, Any]
+
+
+def journey_walk(
+    blueprint: Any,
+    graph: JourneyGraph,
+    columns: SpanColumns = TRACE_COLUMNS,
+    table: str = TRACES_TABLE,
+    lend: bool = True,
+    *,
+    for_store: bool = False,
+    keep: str = "",
+) -> JourneyWalk:
+    """The journey walk of :func:`journey_query`, up to one row per judged journey.
+
+    `for_store`: each journey also carries its key (`journey`), its first and last start and its last end,
+    and its verdict leaves out whether it dropped off, which depends on when it is judged (walks kept ahead
+    of requests: blueprints.walk_store; journeys keyed without lending only). `keep`: one more condition on
+    the spans read, over their journey key `journey` (lend=False only).
+    """
     identifier(table)
     if len(graph.steps) > MAX_STEPS:
         raise ValueError(
@@ -110,11 +145,13 @@ def journey_query(
     step = step_index_expression(blueprint, columns, prefix="s")
     attribute = journey_attribute_expression(blueprint, columns, prefix="jk")
     bindable = binding_filter(blueprint, columns, prefix="bf")
-    params: dict[str, Any] = {**step.params, **_design_params(graph), **_scan_params(scan)}
+    params: dict[str, Any] = {**step.params, **_design_params(graph)}
     for fragment in (attribute, bindable):
         if fragment is not None:
             params.update(fragment.params)
     lend = lend and attribute is not None
+    if lend and (for_store or keep):
+        raise ValueError("journey_walk: a walk for the store, or one keeping some journeys, cannot lend keys")
     if lend:
         tagged = f"if({attribute.sql} != '', cityHash64({attribute.sql}), 0)"
         keys, kept = f"cityHash64(TraceId) AS trace,\n        {tagged} AS tagged,", "trace, tagged,"
@@ -124,14 +161,15 @@ def journey_query(
         keys, kept = f"{journey.sql} AS journey,", "journey,"
     actor = columns.actor or ACTOR_EXPRESSION
     mask = "UInt64" if len(graph.steps) <= 64 else "UInt256"
-    quantiles, wait_quantiles = ", ".join(map(str, QUANTILES)), ", ".join(map(str, WAIT_QUANTILES))
-    summed = ", ".join(f"toFloat64({name})" for name in SUMMED_FIGURES)
     bit = VERDICT_BITS
-    sql = f"""
-WITH
--- Stages are subqueries, not aliases of one SELECT: the analyzer copies an alias's whole expression into
--- every use, and the step expression or a journey's verdicts used ten times made analysis the slowest part.
-bound AS (
+    carried = "journey, " if for_store else ""
+    ends = "journey, first_start, last_end, starts[length(starts)] AS last_start,\n        " if for_store else ""
+    dropped = (
+        ""
+        if for_store
+        else f"+ {bit['dropped']} * (began AND NOT completed AND {{q_reference:Int64}} - last_end >= {{q_timeout:Int64}})"
+    )
+    ctes = f"""bound AS (
     SELECT
         {step.sql} AS step,
         {keys}
@@ -143,6 +181,7 @@ bound AS (
     FROM {table}
     WHERE Timestamp >= {{q_from:DateTime64(9)}} AND Timestamp < {{q_to:DateTime64(9)}}
         {f"AND {bindable.sql}" if bindable else ""}
+        {f"AND {keep}" if keep else ""}
 ),
 spans AS (
     SELECT
@@ -157,10 +196,10 @@ spans AS (
         arrayElement({{q_required:Array({mask})}}, step) AS needs
     FROM bound
 ),
-{_journeys_cte(lend)},
+{_journeys_cte(lend, for_store)},
 shaped AS (
     SELECT
-        starts, ends, metas, visited, needed, first_start, last_end,
+        {carried}starts, ends, metas, visited, needed, first_start, last_end,
         length(starts) AS n,
         CAST(metas % 65536 AS Array(UInt64)) AS steps,
         CAST(intDiv(metas, 65536) AS Array(UInt64)) AS flags,
@@ -172,7 +211,7 @@ judged AS (
     -- Journey-wide figures from masks of the steps visited and from array arithmetic: lambdas cost about as
     -- much as a scan, so none here.
     SELECT
-        starts, ends, metas, prev_metas, prev_ends, first_start, last_end,
+        {carried}starts, ends, metas, prev_metas, prev_ends, first_start, last_end,
         arrayElement({{q_start:Array(UInt8)}}, steps[1]) = 1 AS began,
         bitAnd(visited, {{q_end_mask:{mask}}}) != 0 AS completed,
         NOT hasAll({{q_expected:Array(UInt64)}},
@@ -188,18 +227,60 @@ judged AS (
 ),
 walked AS (
     SELECT
-        starts, ends, metas, prev_metas, prev_ends, skipped_mask, busy_ns, last_step,
+        {ends}starts, ends, metas, prev_metas, prev_ends, skipped_mask, busy_ns, last_step,
         last_end - first_start AS lead_ns,
         -- one small number carries the journey's verdicts to each of its spans (cheaper than ten columns):
         -- the bits of VERDICT_BITS, and the cause of a drop-off times CAUSE_UNIT
         {bit["began"]} * began + {bit["completed"]} * completed
-            + {bit["dropped"]} * (began AND NOT completed AND {{q_reference:Int64}} - last_end >= {{q_timeout:Int64}})
+            {dropped}
             + {bit["repeated"]} * repeated + {bit["first_contact"]} * first_contact
             + {bit["conforming"]} * (NOT unexpected AND skipped_mask = 0)
             + {CAUSE_UNIT} * multiIf(last_failed, 1, unexpected, 3, 2) AS verdict
     FROM judged
-),
-cells AS (
+)"""
+    return JourneyWalk(ctes, params)
+
+
+def span_rows() -> str:
+    """The per-span rows of a walk (`walked` spread back into spans), as the cells group them: a SELECT giving
+    ROW_COLUMNS (and prev_step)."""
+    bit = VERDICT_BITS
+    return f"""        SELECT
+            toUInt16(meta % 65536) AS step,
+            toUInt16(prev_meta % 65536) AS prev_step,
+            prev_step = 0 AS head,
+            -- a first span: the outcome, with the last step only when the journey dropped off there
+            toUInt32(if(head,
+                        {HEAD_PREV} + if(bitAnd(verdict, {bit["dropped"]}) != 0, verdict + {LAST_STEP_UNIT} * last_step,
+                                         verdict % {CAUSE_UNIT}),
+                        prev_step)) AS prev,
+            intDiv(meta, 65536) % 2 AS err,
+            span_end - span_start AS duration_ns, span_start AS start_ns, span_end AS end_ns,
+            greatest(toInt64(0), span_start - prev_end) AS wait,
+            {_HANDOFF} AS handoff,
+            intDiv(span_start - {{q_origin:Int64}}, {{q_bucket:Int64}}) AS bucket,
+            bitAnd(verdict, {bit["began"]}) != 0 AS began,
+            bitAnd(verdict, {bit["completed"]}) != 0 AS completed,
+            skipped_mask, busy_ns, lead_ns
+        FROM walked
+        ARRAY JOIN starts AS span_start, ends AS span_end, metas AS meta, prev_metas AS prev_meta,
+            prev_ends AS prev_end
+"""
+
+
+# the columns of the per-span rows the cells read (span_rows gives them; so do the rows of a stored walk,
+# blueprints.walk_store_sql)
+ROW_COLUMNS = (
+    "step, prev, bucket, err, duration_ns, start_ns, end_ns, head, wait, handoff, began, completed, skipped_mask, "
+    "busy_ns, lead_ns"
+)
+
+
+def cells_and_last_stage(rows: str) -> str:
+    """`cells AS (…)` over the per-span `rows` (a SELECT giving ROW_COLUMNS), then the query's last stage."""
+    quantiles, wait_quantiles = ", ".join(map(str, QUANTILES)), ", ".join(map(str, WAIT_QUANTILES))
+    summed = ", ".join(f"toFloat64({name})" for name in SUMMED_FIGURES)
+    return f"""cells AS (
     -- One row per (step, previous step, bucket) with mergeable states. A journey's first span has no previous
     -- step: its `prev` is HEAD_PREV plus the journey's outcome (see :func:`head_outcome`), so the grouping
     -- itself counts journeys per outcome, where an aggregate per outcome would be evaluated on every span.
@@ -226,26 +307,7 @@ cells AS (
                  {every("head", "began")})
             AS skipped_bits
     FROM (
-        SELECT
-            toUInt16(meta % 65536) AS step,
-            toUInt16(prev_meta % 65536) AS prev_step,
-            prev_step = 0 AS head,
-            -- a first span: the outcome, with the last step only when the journey dropped off there
-            toUInt32(if(head,
-                        {HEAD_PREV} + if(bitAnd(verdict, {bit["dropped"]}) != 0, verdict + {LAST_STEP_UNIT} * last_step,
-                                         verdict % {CAUSE_UNIT}),
-                        prev_step)) AS prev,
-            intDiv(meta, 65536) % 2 AS err,
-            span_end - span_start AS duration_ns, span_start AS start_ns, span_end AS end_ns,
-            greatest(toInt64(0), span_start - prev_end) AS wait,
-            {_HANDOFF} AS handoff,
-            intDiv(span_start - {{q_origin:Int64}}, {{q_bucket:Int64}}) AS bucket,
-            bitAnd(verdict, {bit["began"]}) != 0 AS began,
-            bitAnd(verdict, {bit["completed"]}) != 0 AS completed,
-            skipped_mask, busy_ns, lead_ns
-        FROM walked
-        ARRAY JOIN starts AS span_start, ends AS span_end, metas AS meta, prev_metas AS prev_meta,
-            prev_ends AS prev_end
+{rows}
     )
     GROUP BY step, prev, bucket
 )
@@ -265,7 +327,6 @@ WHERE grouped < 2 OR (grouped = 3) = (cells.prev >= {HEAD_PREV})
 GROUP BY grouped, cells.step AS by_step, if(grouped IN (2, 3), cells.prev, 0) AS by_prev,
     if(grouped IN (1, 3), cells.bucket, 0) AS by_bucket
 """
-    return SqlQuery(compact(sql), params, dict(JOURNEY_SETTINGS))
 
 
 # The live state's reads of raw spans go through the engine's uncompressed cache (its size: collectors.db): a
@@ -353,7 +414,7 @@ def _first_contact(graph: JourneyGraph) -> str:
             = arrayCount(arraySlice(intDiv(flags, 32) % 2, 1, indexOf(intDiv(flags, 16) % 2, 1) - 1))"""
 
 
-def _journeys_cte(lend: bool) -> str:
+def _journeys_cte(lend: bool, keyed: bool = False) -> str:
     # Each journey's spans as parallel arrays in start order (sorting plain arrays by one Int64 key is several
     # times faster than sorting an array of tuples), plus masks of the steps visited and needed before them.
     ordered = ", ".join(
@@ -362,10 +423,11 @@ def _journeys_cte(lend: bool) -> str:
     if not lend:
         # Journeys are traces, or every bound span carries its key: one grouping.
         collected = ", ".join(f"groupArray({row}) AS {name}_all" for name, row in _COLLECTED.items())
+        key = "journey, " if keyed else ""
         return f"""journeys AS (
-    SELECT arraySort(starts_all) AS starts, {ordered}, visited, needed, first_start, last_end
+    SELECT {key}arraySort(starts_all) AS starts, {ordered}, visited, needed, first_start, last_end
     FROM (
-        SELECT {collected},
+        SELECT {key}{collected},
                groupBitOr(bit) AS visited, groupBitOr(needs) AS needed,
                min(start_ns) AS first_start, max(end_ns) AS last_end
         FROM spans WHERE step != 0 GROUP BY journey
