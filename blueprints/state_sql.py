@@ -164,11 +164,8 @@ def journey_walk(
     bit = VERDICT_BITS
     carried = "journey, " if for_store else ""
     ends = "journey, first_start, last_end, starts[length(starts)] AS last_start,\n        " if for_store else ""
-    dropped = (
-        ""
-        if for_store
-        else f"+ {bit['dropped']} * (began AND NOT completed AND {{q_reference:Int64}} - last_end >= {{q_timeout:Int64}})"
-    )
+    idle = "{q_reference:Int64} - last_end >= {q_timeout:Int64}"
+    dropped = "" if for_store else f"+ {bit['dropped']} * (began AND NOT completed AND {idle})"
     ctes = f"""bound AS (
     SELECT
         {step.sql} AS step,
