@@ -17,8 +17,8 @@ import math
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from blueprints.figures import Observed, merge_walked, parse_journey_rows, parse_rollup_rows
@@ -32,6 +32,8 @@ from blueprints.state_model import BlueprintState, Window
 from blueprints.state_sql import Scan, SqlQuery, journey_query, unkeyed_query, unmapped_query
 from blueprints.time_grid import ceil_minute, floor_minute, floor_to
 from blueprints.trace_columns import trace_columns
+from blueprints.walk_store import StoredWalk, WalkStore, blueprint_walk_key, checked_seconds
+from blueprints.walk_store_sql import counted_query, stored_state_query
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +115,7 @@ def compute_state(
     now: datetime,
     options: StateOptions | None = None,
     side_client: Callable[[], Any] | None = None,
+    walks: WalkStore | None = None,
 ) -> BlueprintState:
     """The live state of `blueprint` over [start, end), judged at `now` (all timezone-aware).
 
@@ -120,6 +123,9 @@ def compute_state(
     does not depend on the journey walk (unmapped names; the rollup's figures for a long window) is then read
     on another thread while `client` walks the journeys, so a viewer waits for the longer of the two rather
     than their sum.
+
+    `walks`, when given, holds journeys walked ahead (blueprints.walk_store): those it can answer for are read
+    from it, and only the others are walked; the answer is the same.
 
     Raises ValueError for a bad window and StateUnavailable when ClickHouse refuses a query.
     """
@@ -132,7 +138,7 @@ def compute_state(
         coverage = _coverage(client)
     plan = plan_state(start, end, now, options, coverage, selector_attribute_keys([blueprint]))
     began = time.perf_counter()
-    observed = _observe(client, blueprint, graph, plan, options, side_client)
+    observed = _observe(client, blueprint, graph, plan, options, side_client, walks)
     query_ms = (time.perf_counter() - began) * 1000.0
     log.debug(
         "blueprint state computed",
@@ -178,6 +184,7 @@ def _observe(
     plan: StatePlan,
     options: StateOptions,
     side_client: Callable[[], Any] | None,
+    walks: WalkStore | None = None,
 ) -> Observed:
     ids = graph.step_ids
     window = plan.window
@@ -199,8 +206,15 @@ def _observe(
         return parse_journey_rows(_rows(client, query, graph), ids)
 
     beside = None if side_client is None else _side_threads().submit(lambda: read_side(side_client()))
+    stored = None if walks is None else walks.find(blueprint_walk_key(blueprint, columns))
+    ahead = None
+    if stored is not None and stored.covers(plan.walk.start, plan.walk.end):
+        ahead = _walk_with_store(client, blueprint, graph, plan.walk, columns, stored, side_client)
+        walks.used(stale=ahead is None)
     unkeyed = unkeyed_query(blueprint, plan.walk, columns)
-    if unkeyed is None:
+    if ahead is not None:
+        walked = parse_journey_rows(ahead, ids)
+    elif unkeyed is None:
         walked = walk(False)
     elif side_client is None:
         walked = walk(bool(_rows(client, unkeyed, graph)))
@@ -228,6 +242,39 @@ def _observe(
         journeys=observed.journeys,
         unmapped=[(r["service"], r["span_name"], int(r["spans"])) for r in unmapped],
     )
+
+
+def _walk_with_store(
+    client: Any,
+    blueprint: Any,
+    graph: JourneyGraph,
+    scan: Scan,
+    columns: SpanColumns,
+    stored: StoredWalk,
+    side_client: Callable[[], Any] | None,
+) -> list[dict[str, Any]] | None:
+    """journey_query's rows with the journeys stored in `stored` read from it; None when the store cannot
+    answer: a span arrived in the window after the walk counted its second, or a span after the watermark
+    lacks the journey key (the caller then walks live, lending keys if need be).
+
+    The stored walk found no span without the key before its watermark, so only the window's part after it is
+    checked for one; the checks run beside the query (on `side_client`'s threads, when given).
+    """
+    first, last = checked_seconds(scan.start, min(scan.end, stored.watermark))
+    seconds = (datetime.fromtimestamp(t, UTC) for t in (first, last))
+    count = counted_query(blueprint, *seconds, columns, per_second=False)
+    tail = None
+    if scan.end > stored.watermark:
+        tail = unkeyed_query(blueprint, replace(scan, start=max(scan.start, stored.watermark)), columns)
+
+    def answerable(on: Any) -> bool:
+        spans = sum(int(row["spans"]) for row in _rows(on, count, graph))
+        return spans == stored.counted(scan.start, scan.end) and (tail is None or not _rows(on, tail, graph))
+
+    check = None if side_client is None else _side_threads().submit(lambda: answerable(side_client()))
+    query = stored_state_query(blueprint, graph, scan, stored.walk, stored.generation, stored.watermark, columns)
+    rows = _rows(client, query, graph)
+    return rows if (answerable(client) if check is None else check.result()) else None
 
 
 # Per blueprint id: whether its last walk had to lend journey keys to spans without one.

@@ -106,7 +106,7 @@ def journey_query(
 WITH
 {walk.ctes},
 {cells_and_last_stage(span_rows())}"""
-    return SqlQuery(compact(sql), {**walk.params, **_scan_params(scan)}, dict(JOURNEY_SETTINGS))
+    return SqlQuery(compact(sql), {**walk.params, **scan_params(scan)}, dict(JOURNEY_SETTINGS))
 
 
 @dataclass(frozen=True)
@@ -254,7 +254,7 @@ def span_rows() -> str:
             intDiv(meta, 65536) % 2 AS err,
             span_end - span_start AS duration_ns, span_start AS start_ns, span_end AS end_ns,
             greatest(toInt64(0), span_start - prev_end) AS wait,
-            {_HANDOFF} AS handoff,
+            {HANDOFF} AS handoff,
             intDiv(span_start - {{q_origin:Int64}}, {{q_bucket:Int64}}) AS bucket,
             bitAnd(verdict, {bit["began"]}) != 0 AS began,
             bitAnd(verdict, {bit["completed"]}) != 0 AS completed,
@@ -393,7 +393,7 @@ def head_outcome(prev: int) -> HeadOutcome | None:
 
 
 # a journey's work changes hands between two spans done by different actors or in different lanes
-_HANDOFF = every(
+HANDOFF = every(
     "NOT head",
     any_of("intDiv(meta, 4294967296) != intDiv(prev_meta, 4294967296)",
            "intDiv(meta, 131072) % 8 != intDiv(prev_meta, 131072) % 8"),
@@ -504,13 +504,13 @@ LIMIT {{q_limit:UInt32}}
     )
 
 
-def _scan_params(scan: Scan) -> dict[str, Any]:
+def scan_params(scan: Scan) -> dict[str, Any]:
     return {
         "q_from": scan.start,
         "q_to": scan.end,
-        "q_origin": _ns(scan.origin),
+        "q_origin": to_ns(scan.origin),
         "q_bucket": scan.bucket_s * _NS,
-        "q_reference": _ns(scan.reference),
+        "q_reference": to_ns(scan.reference),
     }
 
 
@@ -534,9 +534,9 @@ def _design_params(graph: JourneyGraph) -> dict[str, Any]:
         "q_start": [int(step.id in graph.start) for step in graph.steps],
         "q_end_mask": sum(1 << (index[s] - 1) for s in graph.end if s in index),
         "q_latency": [
-            _ns(s.latency_threshold_s) if s.latency_threshold_s is not None else never for s in graph.steps
+            to_ns(s.latency_threshold_s) if s.latency_threshold_s is not None else never for s in graph.steps
         ],
-        "q_max_wait": [_ns(s.max_wait_s) if s.max_wait_s is not None else never for s in graph.steps],
+        "q_max_wait": [to_ns(s.max_wait_s) if s.max_wait_s is not None else never for s in graph.steps],
         "q_expected": sorted(
             index[a] * 65536 + index[b] for a, b in graph.expected if a in index and b in index
         ),
@@ -544,7 +544,7 @@ def _design_params(graph: JourneyGraph) -> dict[str, Any]:
     }
 
 
-def _ns(value: datetime | float) -> int:
+def to_ns(value: datetime | float) -> int:
     if isinstance(value, datetime):
         return int(value.timestamp()) * _NS + value.microsecond * 1000
     return int(round(value * _NS))

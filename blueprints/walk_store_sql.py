@@ -1,0 +1,212 @@
+"""The SQL of journey walks kept ahead of requests (blueprints.walk_store): pure builders.
+
+A stored walk holds one row per bound span of every journey whose spans all started in the walked period
+[start, watermark): its step, previous step, wait, hand-off and its journey's verdicts, as the live walk
+computes them, less what depends on when a journey is judged (whether it dropped off, which spans are in
+flight: those are worked out per request from the stored times).
+
+A request then reads (:func:`stored_state_query`):
+- from the store, the journeys whose spans all started inside its window and none at or after the watermark;
+- live, the spans of every other journey in the window (those crossing its edges or still going on at the
+  watermark),
+and groups both into the same cells in one query, so that percentiles are merged over all of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from blueprints.journey_graph import JourneyGraph
+from blueprints.selectors import TRACE_COLUMNS, SpanColumns, binding_filter, journey_hash_expression
+from blueprints.sql_text import compact
+from blueprints.state_sql import (
+    CACHED_READ_SETTINGS,
+    CAUSE_UNIT,
+    HANDOFF,
+    HEAD_PREV,
+    JOURNEY_SETTINGS,
+    LAST_STEP_UNIT,
+    ROW_COLUMNS,
+    VERDICT_BITS,
+    Scan,
+    SqlQuery,
+    cells_and_last_stage,
+    journey_walk,
+    scan_params,
+    span_rows,
+    to_ns,
+)
+from collectors.schema import TRACES_TABLE
+
+WALKS_TABLE = "touchpoint_journey_walks"
+
+WALKS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {WALKS_TABLE} (
+    walk UInt64,
+    generation UInt32,
+    journey UInt64,
+    first_start Int64,
+    last_start Int64,
+    last_end Int64,
+    last_step UInt16,
+    step UInt16,
+    prev_step UInt16,
+    verdict UInt32,
+    err UInt8,
+    start_ns Int64,
+    end_ns Int64,
+    wait Int64,
+    handoff UInt8,
+    skipped_mask UInt64,
+    busy_ns Int64,
+    lead_ns Int64
+) ENGINE = MergeTree
+PARTITION BY (walk, generation)
+ORDER BY start_ns
+"""
+_STORED = (
+    "journey, first_start, last_start, last_end, last_step, step, prev_step, verdict, err, start_ns, end_ns, "
+    "wait, handoff, skipped_mask, busy_ns, lead_ns"
+)
+
+
+def store_walk_query(
+    blueprint: Any,
+    graph: JourneyGraph,
+    start: Any,
+    watermark: Any,
+    walk: int,
+    generation: int,
+    columns: SpanColumns = TRACE_COLUMNS,
+    table: str = TRACES_TABLE,
+) -> SqlQuery:
+    """INSERT … SELECT: the walk of every journey of spans started in [start, watermark) into the store, as
+    generation `generation` of walk `walk` (journeys keyed without lending; at most 64 steps)."""
+    rows = journey_walk(blueprint, graph, columns, table, lend=False, for_store=True)
+    sql = f"""
+INSERT INTO {WALKS_TABLE} (walk, generation, {_STORED})
+WITH
+{rows.ctes}
+SELECT {{q_walk:UInt64}}, {{q_generation:UInt32}}, {_STORED}
+FROM (
+    SELECT
+        journey, first_start, last_start, last_end, last_step,
+        toUInt16(meta % 65536) AS step,
+        toUInt16(prev_meta % 65536) AS prev_step,
+        prev_step = 0 AS head,
+        toUInt32(verdict) AS verdict,
+        toUInt8(intDiv(meta, 65536) % 2) AS err,
+        span_start AS start_ns, span_end AS end_ns,
+        greatest(toInt64(0), span_start - prev_end) AS wait,
+        toUInt8({HANDOFF}) AS handoff,
+        skipped_mask, busy_ns, lead_ns
+    FROM walked
+    ARRAY JOIN starts AS span_start, ends AS span_end, metas AS meta, prev_metas AS prev_meta,
+        prev_ends AS prev_end
+)
+"""
+    params = {**rows.params, "q_from": start, "q_to": watermark, "q_walk": walk, "q_generation": generation}
+    return SqlQuery(compact(sql), params, dict(JOURNEY_SETTINGS))
+
+
+def walk_fingerprint_text(blueprint: Any, graph: JourneyGraph, columns: SpanColumns = TRACE_COLUMNS) -> str:
+    """What a stored walk depends on, as text: the walk's SQL and every parameter but the period's bounds.
+    Two blueprints (or two versions of one) with the same text walk journeys the same way."""
+    rows = journey_walk(blueprint, graph, columns, lend=False, for_store=True)
+    return rows.ctes + repr(sorted(rows.params.items()))
+
+
+def counted_query(
+    blueprint: Any,
+    start: Any,
+    end: Any,
+    columns: SpanColumns = TRACE_COLUMNS,
+    table: str = TRACES_TABLE,
+    per_second: bool = True,
+) -> SqlQuery:
+    """Spans in [start, end) that a step could bind (the rows a walk reads, before binding): per whole second
+    (columns second, in Unix seconds, and spans), or `per_second=False` all together (one row: spans)."""
+    bindable = binding_filter(blueprint, columns, prefix="bf")
+    sql = f"""
+SELECT {"toUnixTimestamp(Timestamp) AS second, " if per_second else ""}count() AS spans
+FROM {table}
+WHERE Timestamp >= {{q_from:DateTime64(9)}} AND Timestamp < {{q_to:DateTime64(9)}}
+    {f"AND {bindable.sql}" if bindable else ""}
+{"GROUP BY second" if per_second else ""}
+"""
+    params = {**(bindable.params if bindable else {}), "q_from": start, "q_to": end}
+    return SqlQuery(compact(sql), params, dict(CACHED_READ_SETTINGS))
+
+
+def stored_state_query(
+    blueprint: Any,
+    graph: JourneyGraph,
+    scan: Scan,
+    walk: int,
+    generation: int,
+    watermark: Any,
+    columns: SpanColumns = TRACE_COLUMNS,
+    table: str = TRACES_TABLE,
+) -> SqlQuery:
+    """journey_query's answer for `scan`, with the journeys stored in `generation` of walk `walk` read from the
+    store and only the others walked (journeys keyed without lending). Right only while the spans of the
+    window started before `watermark` are those the stored walk read (blueprints.walk_store checks)."""
+    journey = journey_hash_expression(blueprint, columns, prefix="jh")
+    open_keys = ""
+    if scan.end > watermark:
+        # journeys going on at the watermark are walked live, whole
+        open_keys = f"""AND journey NOT IN (
+        SELECT {journey.sql} FROM {table}
+        WHERE Timestamp >= {{q_watermark:DateTime64(9)}} AND Timestamp < {{q_to:DateTime64(9)}})"""
+    inside = f"""walk = {{q_walk:UInt64}} AND generation = {{q_generation:UInt32}}
+        AND start_ns >= {{q_from_ns:Int64}} AND start_ns < {{q_to_ns:Int64}}
+        AND first_start >= {{q_from_ns:Int64}} AND last_start < {{q_to_ns:Int64}}
+        {open_keys}"""
+    live = journey_walk(
+        blueprint,
+        graph,
+        columns,
+        table,
+        lend=False,
+        keep=f"journey NOT IN (SELECT journey FROM {WALKS_TABLE} WHERE {inside} AND prev_step = 0)",
+    )
+    bit = VERDICT_BITS
+    judged = f"""verdict + {bit["dropped"]} * (bitAnd(verdict, {bit["began"]}) != 0
+                AND bitAnd(verdict, {bit["completed"]}) = 0
+                AND {{q_reference:Int64}} - last_end >= {{q_timeout:Int64}})"""
+    stored = f"""
+        SELECT
+            step, prev_step, prev_step = 0 AS head,
+            {judged} AS judged_verdict,
+            toUInt32(if(head,
+                        {HEAD_PREV} + if(bitAnd(judged_verdict, {bit["dropped"]}) != 0,
+                                         judged_verdict + {LAST_STEP_UNIT} * last_step,
+                                         judged_verdict % {CAUSE_UNIT}),
+                        prev_step)) AS prev,
+            err, end_ns - start_ns AS duration_ns, start_ns, end_ns, wait, handoff,
+            intDiv(start_ns - {{q_origin:Int64}}, {{q_bucket:Int64}}) AS bucket,
+            bitAnd(verdict, {bit["began"]}) != 0 AS began,
+            bitAnd(verdict, {bit["completed"]}) != 0 AS completed,
+            skipped_mask, busy_ns, lead_ns
+        FROM {WALKS_TABLE}
+        WHERE {inside}"""
+    rows = f"""
+        SELECT {ROW_COLUMNS} FROM ({span_rows()})
+        UNION ALL
+        SELECT {ROW_COLUMNS} FROM ({stored})"""
+    sql = f"""
+WITH
+{live.ctes},
+{cells_and_last_stage(rows)}"""
+    params = {
+        **live.params,
+        **scan_params(scan),
+        "q_walk": walk,
+        "q_generation": generation,
+        "q_from_ns": to_ns(scan.start),
+        "q_to_ns": to_ns(scan.end),
+    }
+    if open_keys:
+        params["q_watermark"] = watermark
+    return SqlQuery(compact(sql), params, dict(JOURNEY_SETTINGS))
+

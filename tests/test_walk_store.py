@@ -1,0 +1,119 @@
+"""Journeys walked ahead (blueprints.walk_store): a state read partly from the store is the state walked
+live, whatever the window, the judging time, late spans or blueprint edits."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from bench.blueprint_state import generate, load_blueprint
+from blueprints.state import compute_state
+from blueprints.walk_store import WalkStore
+from collectors.schema import TRACES_TABLE
+from tests.state_scenario import origin
+
+DAY = 40
+START = origin(DAY)
+
+
+def _figures(state):  # noqa: ANN001, ANN202 - the state without its timing
+    return state.model_dump(exclude={"query_ms"})
+
+
+@pytest.fixture(scope="module")
+def walked(ch):  # noqa: ANN001, ANN201 - 20,000 spans of 20-step journeys over 15 minutes, 10 walked ahead
+    generate(ch, START, 900, 20_000)
+    store = WalkStore()
+    stored = store.refresh(ch, load_blueprint(), START, start=START, watermark=START + timedelta(minutes=10))
+    assert stored is not None
+    return store
+
+
+@pytest.mark.parametrize(
+    ("offset_s", "length_s"),
+    [(0, 600), (120, 300), (37.5, 500), (300, 600)],
+    ids=["the walked period", "inside it", "cutting journeys", "past the watermark"],
+)
+def test_a_state_from_the_store_is_the_state_walked_live(ch, walked, offset_s, length_s) -> None:  # noqa: ANN001
+    bp = load_blueprint()
+    start = START + timedelta(seconds=offset_s)
+    end = start + timedelta(seconds=length_s)
+    before = walked.stats.answered
+    live = compute_state(ch, bp, start, end, end)
+    ahead = compute_state(ch, bp, start, end, end, walks=walked)
+    assert walked.stats.answered == before + 1
+    assert live.steps and _figures(ahead) == _figures(live)
+
+
+def test_journeys_are_judged_when_asked_not_when_walked(ch, walked) -> None:  # noqa: ANN001
+    bp = load_blueprint()
+    end = START + timedelta(minutes=10)
+    later = end + timedelta(hours=2)  # idle journeys have dropped off by now
+    live = compute_state(ch, bp, START, end, later)
+    assert _figures(compute_state(ch, bp, START, end, later, walks=walked)) == _figures(live)
+
+
+def test_a_window_starting_before_the_walked_period_is_walked_live(ch, walked) -> None:  # noqa: ANN001
+    bp = load_blueprint()
+    start, end = START - timedelta(minutes=1), START + timedelta(minutes=5)
+    before = walked.stats.answered
+    live = compute_state(ch, bp, start, end, end)
+    assert _figures(compute_state(ch, bp, start, end, end, walks=walked)) == _figures(live)
+    assert walked.stats.answered == before
+
+
+def test_an_edited_blueprint_does_not_read_the_walk_of_the_old_one(ch, walked) -> None:  # noqa: ANN001
+    edited = load_blueprint().model_copy(update={"name": "renamed"})
+    assert walked.find(None) is None
+    document = load_blueprint().model_dump()
+    document["correlation"]["timeout"] = 120.0
+    retimed = type(edited).model_validate(document)
+    end = START + timedelta(minutes=5)
+    before = walked.stats.answered
+    live = compute_state(ch, retimed, START, end, end)
+    assert _figures(compute_state(ch, retimed, START, end, end, walks=walked)) == _figures(live)
+    assert walked.stats.answered == before
+    # a change that does not touch how journeys are walked keeps the walk
+    compute_state(ch, edited, START, end, end, walks=walked)
+    assert walked.stats.answered == before + 1
+
+
+def test_a_span_arriving_after_the_walk_is_counted_and_the_window_walked_live(ch) -> None:  # noqa: ANN001
+    start = origin(DAY + 1)
+    generate(ch, start, 900, 4_000)
+    bp = load_blueprint()
+    store = WalkStore()
+    store.refresh(ch, bp, start, start=start, watermark=start + timedelta(minutes=15))
+    ch.command(
+        f"INSERT INTO {TRACES_TABLE} (Timestamp, TraceId, SpanId, SpanName, ServiceName, SpanAttributes, Duration)"
+        f" SELECT Timestamp + toIntervalSecond(1), TraceId, 'late0000000000ff', SpanName, ServiceName,"
+        f" SpanAttributes, Duration FROM {TRACES_TABLE}"
+        " WHERE Timestamp >= {s:DateTime64(9)} AND SpanAttributes['blueprint.step'] = 'step-19' LIMIT 1",
+        parameters={"s": start},
+    )
+    end = start + timedelta(minutes=15)
+    live = compute_state(ch, bp, start, end, end)
+    assert _figures(compute_state(ch, bp, start, end, end, walks=store)) == _figures(live)
+    assert (store.stats.stale, store.stats.answered) == (1, 0)
+
+
+def test_a_span_after_the_watermark_without_its_journey_key_makes_the_window_lend_keys_live(ch) -> None:  # noqa: ANN001
+    start = origin(DAY + 2)
+    generate(ch, start, 900, 4_000)
+    bp = load_blueprint()
+    store = WalkStore()
+    store.refresh(ch, bp, start, start=start, watermark=start + timedelta(minutes=10))
+    # a bound span of an existing trace, after the watermark, without journey.id: it joins its trace's journey
+    ch.command(
+        f"INSERT INTO {TRACES_TABLE} (Timestamp, TraceId, SpanId, SpanName, ServiceName, SpanAttributes, Duration)"
+        f" SELECT Timestamp + toIntervalSecond(1), TraceId, 'late00000000ee01', SpanName, ServiceName,"
+        f" mapFilter((k, v) -> k != 'journey.id', SpanAttributes), Duration FROM {TRACES_TABLE}"
+        " WHERE Timestamp >= {s:DateTime64(9)} AND SpanAttributes['blueprint.step'] = 'step-19'"
+        " ORDER BY Timestamp DESC LIMIT 1",
+        parameters={"s": start + timedelta(minutes=10)},
+    )
+    end = start + timedelta(minutes=15)
+    live = compute_state(ch, bp, start, end, end)
+    assert _figures(compute_state(ch, bp, start, end, end, walks=store)) == _figures(live)
+    assert (store.stats.stale, store.stats.answered) == (1, 0)
