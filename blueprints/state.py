@@ -210,7 +210,7 @@ def _observe(
     ahead = None
     if stored is not None and stored.covers(plan.walk.start, plan.walk.end):
         ahead = _walk_with_store(client, blueprint, graph, plan.walk, columns, stored, side_client)
-        walks.used(stale=ahead is None)
+        walks.used(stored, stale=ahead is None)
     unkeyed = unkeyed_query(blueprint, plan.walk, columns)
     if ahead is not None:
         walked = parse_journey_rows(ahead, ids)

@@ -12,7 +12,8 @@ per second that steps could bind; a request counts them again over its window an
 any second gained a span since (a span arriving late), until the next pass walks it.
 
 One process keeps a store (the serving process); it lives in that process's memory and in
-`touchpoint_journey_walks`, whose generations it drops as it replaces them.
+`touchpoint_journey_walks`, whose generations it drops as it replaces them. :class:`Walker` refreshes a
+store for every blueprint on a timer.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from blueprints.journey_graph import journey_graph
@@ -105,11 +107,15 @@ class WalkStore:
     walk. A request uses it through blueprints.state.compute_state(…, walks=store).
     """
 
-    def __init__(self, horizon_s: float = 1800.0, settle_s: float = 30.0) -> None:
-        if horizon_s <= 0 or settle_s < 0:
-            raise ValueError(f"WalkStore: horizon_s must be > 0 and settle_s >= 0, got {horizon_s}, {settle_s}")
+    def __init__(self, horizon_s: float = 1200.0, settle_s: float = 120.0, max_spans: int = 4_000_000) -> None:
+        if horizon_s <= 0 or settle_s < 0 or max_spans < 1:
+            raise ValueError(
+                f"WalkStore: horizon_s must be > 0, settle_s >= 0 and max_spans >= 1, "
+                f"got {horizon_s}, {settle_s}, {max_spans}"
+            )
         self.horizon_s = horizon_s
         self.settle_s = settle_s
+        self.max_spans = max_spans
         self._lock = threading.Lock()
         self._published: dict[int, StoredWalk] = {}
         self._generations: dict[int, list[int]] = {}
@@ -129,13 +135,16 @@ class WalkStore:
             self._generations.clear()
         client.command(f"TRUNCATE TABLE IF EXISTS {WALKS_TABLE}")
 
-    def used(self, stale: bool) -> None:
-        """Count a request that read from the store (`stale`: or found it behind the spans)."""
+    def used(self, stored: StoredWalk, stale: bool) -> None:
+        """Count a request that read from `stored`; `stale`: it found spans the walk did not see, so later
+        requests walk live until the next generation."""
         with self._lock:
-            if stale:
-                self.stats.stale += 1
-            else:
+            if not stale:
                 self.stats.answered += 1
+                return
+            self.stats.stale += 1
+            if self._published.get(stored.walk) is stored:
+                del self._published[stored.walk]
 
     def refresh(
         self,
@@ -147,8 +156,8 @@ class WalkStore:
     ) -> StoredWalk | None:
         """Walk `blueprint`'s journeys of [start, watermark) (by default the last `horizon_s` before
         `now - settle_s`) into a new generation and publish it; None when its journeys cannot be stored (they
-        need keys lent by their traces, or it has more than 64 steps). Generations older than the one before
-        are dropped."""
+        need keys lent by their traces, it has more than 64 steps, or more than `max_spans` spans could bind
+        in the period: such traffic is walked live). Generations older than the one before are dropped."""
         columns = trace_columns(client)
         walk = blueprint_walk_key(blueprint, columns)
         if walk is None:
@@ -163,6 +172,8 @@ class WalkStore:
             return None
         counted = _rows(client, counted_query(blueprint, start, watermark, columns))
         counts = {int(second): int(n) for second, n in counted}
+        if sum(counts.values()) > self.max_spans:
+            return None
         generation = next(_GENERATIONS)
         query = store_walk_query(blueprint, graph, start, watermark, walk, generation, columns)
         client.command(query.sql, parameters=query.params, settings=query.settings or None)
@@ -189,3 +200,57 @@ def _rows(client: Any, query: SqlQuery) -> list[tuple[Any, ...]]:
 
 def _whole_second(value: datetime) -> datetime:
     return value.replace(microsecond=0)
+
+
+class Walker:
+    """A daemon thread refreshing `store` for each of `blueprints()` every `every_s` seconds.
+
+    `client` gives the thread's ClickHouse client. A pass that fails is logged and the next one tries again;
+    requests meanwhile use the last generation that was published, or walk live.
+    """
+
+    def __init__(
+        self, store: WalkStore, client: Callable[[], Any], blueprints: Callable[[], list[Any]], every_s: float
+    ) -> None:
+        if every_s <= 0:
+            raise ValueError(f"Walker: every_s must be > 0, got {every_s}")
+        self.store = store
+        self._client = client
+        self._blueprints = blueprints
+        self.every_s = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="touchpoint-walk-ahead", daemon=True)
+
+    def start(self) -> None:
+        """Clear what an earlier process stored, then walk every `every_s` seconds."""
+        self.store.clear(self._client())
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the pass under way, if any."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+
+    def run_pass(self) -> None:
+        """Refresh the store for every blueprint once."""
+        client = self._client()
+        for blueprint in self._blueprints():
+            began = time.perf_counter()
+            try:
+                stored = self.store.refresh(client, blueprint, datetime.now(UTC))
+            except Exception as exc:  # noqa: BLE001 - the state walks live until a pass succeeds
+                log.warning("walking journeys ahead failed", extra={"blueprint": blueprint.id, "error": str(exc)})
+                continue
+            log.debug(
+                "journeys walked ahead",
+                extra={
+                    "blueprint": blueprint.id,
+                    "stored": stored is not None,
+                    "ms": round((time.perf_counter() - began) * 1000, 1),
+                },
+            )
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self.run_pass()

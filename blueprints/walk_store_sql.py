@@ -209,4 +209,3 @@ WITH
     if open_keys:
         params["q_watermark"] = watermark
     return SqlQuery(compact(sql), params, dict(JOURNEY_SETTINGS))
-

@@ -24,6 +24,9 @@ def health_report(ctx: AppContext) -> tuple[dict[str, object], int]:
         report["ingest"]["rollup_feed"] = asdict(feed)  # type: ignore[index]
     if ctx.mappers is not None:
         report["ingest"]["mapping"] = asdict(ctx.mappers.stats)  # type: ignore[index]
+    walks = ctx.parts.get("walks")
+    if walks is not None:
+        report["walk_ahead"] = asdict(walks.stats)
     try:
         rows = ctx.client().query(f"SELECT count() FROM {TRACES_TABLE}").result_rows
         report["database"]["spans"] = int(rows[0][0])  # type: ignore[index]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ from blueprints.errors import BlueprintNotFound, InvalidBlueprint
 from blueprints.rollups import ensure_rollup_keys
 from blueprints.selectors import selector_attribute_keys
 from blueprints.state import StateOptions, StateUnavailable, compute_state
+from blueprints.walk_store import Walker, WalkStore
 from collectors.schema import migrate
 
 log = logging.getLogger(__name__)
@@ -35,8 +37,9 @@ class BadWindow(ValueError):
     """A window the caller asked for that cannot be understood; the message says what is expected."""
 
 
-def install(ctx: AppContext) -> None:
-    """Add the state and discover routes to the API (call from app/wiring.py at start-up).
+def install(ctx: AppContext) -> Callable[[], None] | None:
+    """Add the state and discover routes to the API (call from app/wiring.py at start-up), and start walking
+    journeys ahead of the live state (blueprints.walk_store) on the embedded engine.
 
     Also applies the live state's own migrations (the span rollup, the convention columns) should the
     server have migrated before this module registered them; migrating again is a no-op otherwise.
@@ -45,6 +48,21 @@ def install(ctx: AppContext) -> None:
     if applied:
         log.info("live-state migrations applied at start-up", extra={"versions": applied})
     ctx.parts.setdefault("api_registrars", []).append(register)
+    return _start_walker(ctx)
+
+
+def _start_walker(ctx: AppContext) -> Callable[[], None] | None:
+    # One process owns an embedded engine, so its store is the only one; serving processes sharing a
+    # ClickHouse server would each clear the others' (they walk live).
+    settings = ctx.settings
+    blueprints = ctx.parts.get("blueprints")
+    if settings.walk_ahead_s <= 0 or not ctx.dsn.embedded or blueprints is None:
+        return None
+    store = WalkStore(settle_s=settings.walk_ahead_settle_s)
+    walker = Walker(store, ctx.client, blueprints.blueprints, settings.walk_ahead_s)
+    walker.start()
+    ctx.parts["walks"] = store
+    return walker.stop
 
 
 def register(bp: flask.Blueprint, ctx: AppContext) -> None:
@@ -70,7 +88,14 @@ def register(bp: flask.Blueprint, ctx: AppContext) -> None:
         kept.ensure(client, blueprint, now)
         try:
             state = compute_state(
-                client, blueprint, start, end, now, state_options(ctx.settings), side_client=ctx.client
+                client,
+                blueprint,
+                start,
+                end,
+                now,
+                state_options(ctx.settings),
+                side_client=ctx.client,
+                walks=ctx.parts.get("walks"),
             )
         except StateUnavailable as unavailable:
             log.warning(

@@ -150,7 +150,8 @@ def _compute(
         log.debug("cannot lower a background state computation's threads", exc_info=True)
     # A viewer waiting for a long window gets its rollup read on a second thread beside the journey walk.
     side = None if background else ctx.client
-    return compute_state(client, blueprint, start, end, now, state_options(ctx.settings), side_client=side)
+    options = state_options(ctx.settings)
+    return compute_state(client, blueprint, start, end, now, options, side_client=side, walks=ctx.parts.get("walks"))
 
 
 def _directory(ctx: AppContext) -> Any:
