@@ -17,8 +17,8 @@ import math
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from blueprints.figures import Observed, merge_walked, parse_journey_rows, parse_rollup_rows
@@ -32,8 +32,8 @@ from blueprints.state_model import BlueprintState, Window
 from blueprints.state_sql import Scan, SqlQuery, journey_query, unkeyed_query, unmapped_query
 from blueprints.time_grid import ceil_minute, floor_minute, floor_to
 from blueprints.trace_columns import trace_columns
-from blueprints.walk_store import StoredWalk, WalkStore, blueprint_walk_key, checked_seconds
-from blueprints.walk_store_sql import counted_query, stored_state_query
+from blueprints.walk_store import StoredWalk, WalkStore, blueprint_walk_key
+from blueprints.walk_store_sql import stored_state_query, unsettled_spans
 
 log = logging.getLogger(__name__)
 
@@ -209,8 +209,8 @@ def _observe(
     stored = None if walks is None else walks.find(blueprint_walk_key(blueprint, columns))
     ahead = None
     if stored is not None and stored.covers(plan.walk.start, plan.walk.end):
-        ahead = _walk_with_store(client, blueprint, graph, plan.walk, columns, stored, side_client)
-        walks.used(stored, stale=ahead is None)
+        ahead = _walk_with_store(client, blueprint, graph, plan.walk, columns, walks, stored, side_client)
+        walks.used(lent=ahead is None)
     unkeyed = unkeyed_query(blueprint, plan.walk, columns)
     if ahead is not None:
         walked = parse_journey_rows(ahead, ids)
@@ -250,31 +250,23 @@ def _walk_with_store(
     graph: JourneyGraph,
     scan: Scan,
     columns: SpanColumns,
+    walks: WalkStore,
     stored: StoredWalk,
     side_client: Callable[[], Any] | None,
 ) -> list[dict[str, Any]] | None:
-    """journey_query's rows with the journeys stored in `stored` read from it; None when the store cannot
-    answer: a span arrived in the window after the walk counted its second, or a span after the watermark
-    lacks the journey key (the caller then walks live, lending keys if need be).
+    """journey_query's rows with the journeys stored in `stored` read from it; None when some bound span of
+    the window lacks the journey key (the caller then walks live, lending keys). That check runs beside the
+    query (on `side_client`'s threads, when given)."""
+    # the stored walk found every bound span keyed, so only those it did not walk are looked at
+    late = walks.late_seconds(stored)
+    unkeyed = unkeyed_query(blueprint, scan, columns, among=unsettled_spans(stored, late))
 
-    The stored walk found no span without the key before its watermark, so only the window's part after it is
-    checked for one; the checks run beside the query (on `side_client`'s threads, when given).
-    """
-    first, last = checked_seconds(scan.start, min(scan.end, stored.watermark))
-    seconds = (datetime.fromtimestamp(t, UTC) for t in (first, last))
-    count = counted_query(blueprint, *seconds, columns, per_second=False)
-    tail = None
-    if scan.end > stored.watermark:
-        tail = unkeyed_query(blueprint, replace(scan, start=max(scan.start, stored.watermark)), columns)
+    def keyed(on: Any) -> bool:
+        return unkeyed is None or not _rows(on, unkeyed, graph)
 
-    def answerable(on: Any) -> bool:
-        spans = sum(int(row["spans"]) for row in _rows(on, count, graph))
-        return spans == stored.counted(scan.start, scan.end) and (tail is None or not _rows(on, tail, graph))
-
-    check = None if side_client is None else _side_threads().submit(lambda: answerable(side_client()))
-    query = stored_state_query(blueprint, graph, scan, stored.walk, stored.generation, stored.watermark, columns)
-    rows = _rows(client, query, graph)
-    return rows if (answerable(client) if check is None else check.result()) else None
+    check = None if side_client is None else _side_threads().submit(lambda: keyed(side_client()))
+    rows = _rows(client, stored_state_query(blueprint, graph, scan, stored, late, columns), graph)
+    return rows if (keyed(client) if check is None else check.result()) else None
 
 
 # Per blueprint id: whether its last walk had to lend journey keys to spans without one.

@@ -455,10 +455,15 @@ journeys AS (
 
 
 def unkeyed_query(
-    blueprint: Any, scan: Scan, columns: SpanColumns = TRACE_COLUMNS, table: str = TRACES_TABLE
+    blueprint: Any,
+    scan: Scan,
+    columns: SpanColumns = TRACE_COLUMNS,
+    table: str = TRACES_TABLE,
+    among: SqlQuery | None = None,
 ) -> SqlQuery | None:
     """One row if some span of `scan` binds to a step but lacks the journey key, none otherwise; None when
-    journeys are traces (nothing to lend). Stops at the first such span."""
+    journeys are traces (nothing to lend). Stops at the first such span. `among`: a condition on the spans
+    to look at, and its parameters."""
     identifier(table)
     attribute = journey_attribute_expression(blueprint, columns, prefix="jk")
     if attribute is None:
@@ -472,9 +477,10 @@ def unkeyed_query(
 SELECT 1 FROM {table}
 WHERE Timestamp >= {{q_from:DateTime64(9)}} AND Timestamp < {{q_to:DateTime64(9)}}
     AND {attribute.sql} = '' {f"AND {bindable.sql}" if bindable else ""} AND {step.sql} != 0
+    {f"AND {among.sql}" if among else ""}
 LIMIT 1
 """
-    return SqlQuery(sql, params, dict(CACHED_READ_SETTINGS))
+    return SqlQuery(sql, {**params, **(among.params if among else {})}, dict(CACHED_READ_SETTINGS))
 
 
 def unmapped_query(

@@ -7,9 +7,13 @@ ended a while ago. :class:`WalkStore` walks the journeys of a recent period once
 blueprints.walk_store_sql) and a request then walks only the journeys the store cannot answer for: those
 crossing its window's edges and those still going on at the store's watermark.
 
-The store is right only while the spans it walked are all there are. Before each walk it counts the spans
-per second that steps could bind; a request counts them again over its window and walks everything live if
-any second gained a span since (a span arriving late), until the next pass walks it.
+A stored journey is right only while the spans it was walked with are all it has. Spans newer than the
+watermark are no trouble (their journeys are walked live); a span arriving later than `settle_s` after it
+started may belong to a journey already walked. The span writer hands the store every committed table
+(:meth:`WalkStore.note_committed`, `SpanWriter.on_commit`), and the store notes the seconds of such late
+spans; a request walks live every journey with a span in a second noted since its walk was taken, until the
+next pass walks them. So every span stored must come through that writer: true of the embedded engine,
+which one serving process owns, and the reason the store is not kept on a ClickHouse server.
 
 One process keeps a store (the serving process); it lives in that process's memory and in
 `touchpoint_journey_walks`, whose generations it drops as it replaces them. :class:`Walker` refreshes a
@@ -21,13 +25,16 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from blueprints.journey_graph import journey_graph
 from blueprints.selectors import TRACE_COLUMNS, SpanColumns
@@ -61,7 +68,7 @@ class WalkStats:
 
     passes: int = 0  # generations published
     answered: int = 0  # requests that read journeys from the store
-    stale: int = 0  # requests that found a span arrived after the walk counted its second, and walked live
+    lent: int = 0  # requests that found spans without their journey key in the window, and walked it live
 
 
 @dataclass(frozen=True)
@@ -70,23 +77,13 @@ class StoredWalk:
 
     walk: int  # fingerprint of what the walk depends on (blueprint_walk_key)
     generation: int
-    start: datetime
+    start: datetime  # whole seconds
     watermark: datetime
-    counts: dict[int, int]  # spans a step could bind, per Unix second, counted before the walk
+    noted: int  # the last late-span note the walk saw (WalkStore.note_committed)
 
     def covers(self, start: datetime, end: datetime) -> bool:
         """True when a window [start, end) can take journeys from this walk."""
         return self.start <= start < self.watermark and end > start
-
-    def counted(self, start: datetime, end: datetime) -> int:
-        """The spans counted before the walk in the whole seconds around [start, min(end, watermark))."""
-        first, last = checked_seconds(start, min(end, self.watermark))
-        return sum(n for second, n in self.counts.items() if first <= second < last)
-
-
-def checked_seconds(start: datetime, end: datetime) -> tuple[int, int]:
-    """The whole Unix seconds [first, last) around [start, end)."""
-    return math.floor(start.timestamp()), math.ceil(end.timestamp())
 
 
 def blueprint_walk_key(blueprint: Any, columns: SpanColumns = TRACE_COLUMNS) -> int | None:
@@ -116,6 +113,8 @@ class WalkStore:
         self.horizon_s = horizon_s
         self.settle_s = settle_s
         self.max_spans = max_spans
+        self._notes: list[tuple[int, np.ndarray]] = []  # (note number, Unix seconds of late spans)
+        self._noted = 0
         self._lock = threading.Lock()
         self._published: dict[int, StoredWalk] = {}
         self._generations: dict[int, list[int]] = {}
@@ -128,6 +127,32 @@ class WalkStore:
         with self._lock:
             return self._published.get(walk)
 
+    def note_committed(self, table: pa.Table) -> None:
+        """Note the seconds of committed spans that started more than `settle_s` ago (late: their journeys may
+        have been walked without them). Cheap when none are late."""
+        if "Timestamp" not in table.column_names or not table.num_rows:
+            return
+        starts = table.column("Timestamp").cast(pa.int64())
+        threshold = int((time.time() - self.settle_s) * 1e9)
+        late = pc.less(starts, threshold)
+        if not pc.any(late).as_py():
+            return
+        seconds = np.unique(pc.filter(starts, late).to_numpy() // 1_000_000_000)
+        with self._lock:
+            self._noted += 1
+            self._notes.append((self._noted, seconds))
+
+    def late_seconds(self, stored: StoredWalk) -> list[datetime]:
+        """The seconds in [stored.start, stored.watermark) of late spans noted since `stored` was walked."""
+        first, last = int(stored.start.timestamp()), int(stored.watermark.timestamp())
+        with self._lock:
+            noted = [seconds for number, seconds in self._notes if number > stored.noted]
+        if not noted:
+            return []
+        seconds = np.unique(np.concatenate(noted))
+        seconds = seconds[(seconds >= first) & (seconds < last)]
+        return [datetime.fromtimestamp(int(second), UTC) for second in seconds]
+
     def clear(self, client: Any) -> None:
         """Forget every stored walk, this store's and those an earlier process left in the table."""
         with self._lock:
@@ -135,16 +160,13 @@ class WalkStore:
             self._generations.clear()
         client.command(f"TRUNCATE TABLE IF EXISTS {WALKS_TABLE}")
 
-    def used(self, stored: StoredWalk, stale: bool) -> None:
-        """Count a request that read from `stored`; `stale`: it found spans the walk did not see, so later
-        requests walk live until the next generation."""
+    def used(self, lent: bool) -> None:
+        """Count a request that read from the store (`lent`: or had to walk live, lending journey keys)."""
         with self._lock:
-            if not stale:
+            if lent:
+                self.stats.lent += 1
+            else:
                 self.stats.answered += 1
-                return
-            self.stats.stale += 1
-            if self._published.get(stored.walk) is stored:
-                del self._published[stored.walk]
 
     def refresh(
         self,
@@ -170,16 +192,19 @@ class WalkStore:
         unkeyed = unkeyed_query(blueprint, period, columns)
         if unkeyed is not None and _rows(client, unkeyed):
             return None
-        counted = _rows(client, counted_query(blueprint, start, watermark, columns))
-        counts = {int(second): int(n) for second, n in counted}
-        if sum(counts.values()) > self.max_spans:
+        with self._lock:
+            noted = self._noted  # spans committed after this may be missing from the walk: noted after it
+        spans = _rows(client, counted_query(blueprint, start, watermark, columns))
+        if int(spans[0][0]) > self.max_spans:
             return None
         generation = next(_GENERATIONS)
         query = store_walk_query(blueprint, graph, start, watermark, walk, generation, columns)
         client.command(query.sql, parameters=query.params, settings=query.settings or None)
-        stored = StoredWalk(walk, generation, start, watermark, counts)
+        stored = StoredWalk(walk, generation, start, watermark, noted)
         with self._lock:
             self._published[walk] = stored
+            oldest = min(s.noted for s in self._published.values())
+            self._notes = [note for note in self._notes if note[0] > oldest]
             self.stats.passes += 1
             kept = self._generations.setdefault(walk, [])
             kept.append(generation)

@@ -14,6 +14,7 @@ and groups both into the same cells in one query, so that percentiles are merged
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from blueprints.journey_graph import JourneyGraph
@@ -122,17 +123,15 @@ def counted_query(
     end: Any,
     columns: SpanColumns = TRACE_COLUMNS,
     table: str = TRACES_TABLE,
-    per_second: bool = True,
 ) -> SqlQuery:
-    """Spans in [start, end) that a step could bind (the rows a walk reads, before binding): per whole second
-    (columns second, in Unix seconds, and spans), or `per_second=False` all together (one row: spans)."""
+    """The spans in [start, end) that a step could bind (the rows a walk reads, before binding): one row,
+    one column."""
     bindable = binding_filter(blueprint, columns, prefix="bf")
     sql = f"""
-SELECT {"toUnixTimestamp(Timestamp) AS second, " if per_second else ""}count() AS spans
+SELECT count() AS spans
 FROM {table}
 WHERE Timestamp >= {{q_from:DateTime64(9)}} AND Timestamp < {{q_to:DateTime64(9)}}
     {f"AND {bindable.sql}" if bindable else ""}
-{"GROUP BY second" if per_second else ""}
 """
     params = {**(bindable.params if bindable else {}), "q_from": start, "q_to": end}
     return SqlQuery(compact(sql), params, dict(CACHED_READ_SETTINGS))
@@ -142,26 +141,25 @@ def stored_state_query(
     blueprint: Any,
     graph: JourneyGraph,
     scan: Scan,
-    walk: int,
-    generation: int,
-    watermark: Any,
+    stored: Any,
+    late: list[datetime],
     columns: SpanColumns = TRACE_COLUMNS,
     table: str = TRACES_TABLE,
 ) -> SqlQuery:
-    """journey_query's answer for `scan`, with the journeys stored in `generation` of walk `walk` read from the
-    store and only the others walked (journeys keyed without lending). Right only while the spans of the
-    window started before `watermark` are those the stored walk read (blueprints.walk_store checks)."""
+    """journey_query's answer for `scan`, the journeys `stored` (a blueprints.walk_store.StoredWalk) walked
+    read from the store and only the others walked (journeys keyed without lending).
+
+    A stored journey is walked live instead when it has a span after the store's watermark, or one in the
+    `late` seconds (spans that arrived after the walk): its stored rows may miss that span.
+    """
     journey = journey_hash_expression(blueprint, columns, prefix="jh")
-    open_keys = ""
-    if scan.end > watermark:
-        # journeys going on at the watermark are walked live, whole
-        open_keys = f"""AND journey NOT IN (
-        SELECT {journey.sql} FROM {table}
-        WHERE Timestamp >= {{q_watermark:DateTime64(9)}} AND Timestamp < {{q_to:DateTime64(9)}})"""
+    settled = unsettled_spans(stored, late)
+    unsettled = f"""SELECT {journey.sql} FROM {table}
+        WHERE Timestamp >= {{q_from:DateTime64(9)}} AND Timestamp < {{q_to:DateTime64(9)}} AND {settled.sql}"""
     inside = f"""walk = {{q_walk:UInt64}} AND generation = {{q_generation:UInt32}}
         AND start_ns >= {{q_from_ns:Int64}} AND start_ns < {{q_to_ns:Int64}}
         AND first_start >= {{q_from_ns:Int64}} AND last_start < {{q_to_ns:Int64}}
-        {open_keys}"""
+        AND journey NOT IN ({unsettled})"""
     live = journey_walk(
         blueprint,
         graph,
@@ -174,7 +172,7 @@ def stored_state_query(
     judged = f"""verdict + {bit["dropped"]} * (bitAnd(verdict, {bit["began"]}) != 0
                 AND bitAnd(verdict, {bit["completed"]}) = 0
                 AND {{q_reference:Int64}} - last_end >= {{q_timeout:Int64}})"""
-    stored = f"""
+    from_store = f"""
         SELECT
             step, prev_step, prev_step = 0 AS head,
             {judged} AS judged_verdict,
@@ -193,19 +191,26 @@ def stored_state_query(
     rows = f"""
         SELECT {ROW_COLUMNS} FROM ({span_rows()})
         UNION ALL
-        SELECT {ROW_COLUMNS} FROM ({stored})"""
+        SELECT {ROW_COLUMNS} FROM ({from_store})"""
     sql = f"""
 WITH
 {live.ctes},
 {cells_and_last_stage(rows)}"""
     params = {
         **live.params,
+        **settled.params,
         **scan_params(scan),
-        "q_walk": walk,
-        "q_generation": generation,
+        "q_walk": stored.walk,
+        "q_generation": stored.generation,
         "q_from_ns": to_ns(scan.start),
         "q_to_ns": to_ns(scan.end),
     }
-    if open_keys:
-        params["q_watermark"] = watermark
     return SqlQuery(compact(sql), params, dict(JOURNEY_SETTINGS))
+
+
+def unsettled_spans(stored: Any, late: list[datetime]) -> SqlQuery:
+    """A condition true for spans started at or after the watermark of `stored` and for spans in the `late`
+    seconds (blueprints.walk_store: their journeys may have been walked without some span). Both read
+    little: `toDateTime(Timestamp)` is a key of `otel_traces`' order."""
+    sql = "(Timestamp >= {q_watermark:DateTime64(9)} OR toDateTime(Timestamp) IN {q_late:Array(DateTime)})"
+    return SqlQuery(sql, {"q_watermark": stored.watermark, "q_late": late})

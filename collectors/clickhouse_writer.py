@@ -94,6 +94,7 @@ class SpanWriter:
         self._insert_settings = dict(insert_settings if insert_settings is not None else SPAN_INSERT_SETTINGS)
         self._feed_rollup = feed_rollup
         self._feed: RollupFeed | None = None
+        self._listeners: list[Callable[[pa.Table], None]] = []
         self._table = table
         self.limits = limits or WriterLimits()
         self.stats = WriterStats()
@@ -108,6 +109,11 @@ class SpanWriter:
         ]
         for thread in self._threads:
             thread.start()
+
+    def on_commit(self, listener: Callable[[pa.Table], None]) -> None:
+        """Call `listener(table)` with every committed table, on the insert thread, once it is committed and
+        before its callers hear so. A listener must be quick and must not raise."""
+        self._listeners.append(listener)
 
     @property
     def insert_settings(self) -> dict[str, Any]:
@@ -253,6 +259,8 @@ class SpanWriter:
             elapsed = time.perf_counter() - started
             if self._feed is not None:
                 self._feed.add(table)
+            for listener in self._listeners:
+                listener(table)
             for t, future in batch:
                 future.set_result(t.num_rows)
             with self._cond:

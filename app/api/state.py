@@ -59,6 +59,7 @@ def _start_walker(ctx: AppContext) -> Callable[[], None] | None:
     if settings.walk_ahead_s <= 0 or not ctx.dsn.embedded or blueprints is None:
         return None
     store = WalkStore(settle_s=settings.walk_ahead_settle_s)
+    ctx.writer.on_commit(store.note_committed)
     walker = Walker(store, ctx.client, blueprints.blueprints, settings.walk_ahead_s)
     walker.start()
     ctx.parts["walks"] = store
