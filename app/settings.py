@@ -46,13 +46,13 @@ class Settings(BaseSettings):
         30.0, ge=0, description="how often the server hands its allocator's free pages back to the system (0: never)"
     )
     walk_ahead_s: float = Field(
-        30.0,
+        15.0,
         ge=0,
         description="how often journeys of the last 20 minutes are walked ahead of the live state (0: never; "
         "the embedded engine only)",
     )
     walk_ahead_settle_s: float = Field(
-        120.0, ge=0, description="journeys are walked ahead up to this long before now (spans arrive late)"
+        30.0, ge=0, description="journeys are walked ahead up to this long before now (spans arrive late)"
     )
     evaluate_every_s: float = Field(5.0, gt=0, description="alert evaluation interval")
     evaluate_alerts: bool = True

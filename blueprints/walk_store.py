@@ -104,7 +104,7 @@ class WalkStore:
     walk. A request uses it through blueprints.state.compute_state(…, walks=store).
     """
 
-    def __init__(self, horizon_s: float = 1200.0, settle_s: float = 120.0, max_spans: int = 4_000_000) -> None:
+    def __init__(self, horizon_s: float = 1200.0, settle_s: float = 30.0, max_spans: int = 4_000_000) -> None:
         if horizon_s <= 0 or settle_s < 0 or max_spans < 1:
             raise ValueError(
                 f"WalkStore: horizon_s must be > 0, settle_s >= 0 and max_spans >= 1, "
