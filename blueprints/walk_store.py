@@ -160,6 +160,16 @@ class WalkStore:
             self._generations.clear()
         client.command(f"TRUNCATE TABLE IF EXISTS {WALKS_TABLE}")
 
+    def retain(self, client: Any, walks: set[int]) -> None:
+        """Forget the stored walks not in `walks` (of blueprints edited or removed) and drop their rows."""
+        with self._lock:
+            gone = [walk for walk in self._generations if walk not in walks]
+            dropped = [(walk, generation) for walk in gone for generation in self._generations.pop(walk)]
+            for walk in gone:
+                self._published.pop(walk, None)
+        for walk, generation in dropped:
+            client.command(f"ALTER TABLE {WALKS_TABLE} DROP PARTITION ({walk}, {generation})")
+
     def used(self, lent: bool) -> None:
         """Count a request that read from the store (`lent`: or had to walk live, lending journey keys)."""
         with self._lock:
@@ -260,7 +270,8 @@ class Walker:
     def run_pass(self) -> None:
         """Refresh the store for every blueprint once."""
         client = self._client()
-        for blueprint in self._blueprints():
+        blueprints = self._blueprints()
+        for blueprint in blueprints:
             began = time.perf_counter()
             try:
                 stored = self.store.refresh(client, blueprint, datetime.now(UTC))
@@ -275,6 +286,11 @@ class Walker:
                     "ms": round((time.perf_counter() - began) * 1000, 1),
                 },
             )
+        try:
+            columns = trace_columns(client)
+            self.store.retain(client, {blueprint_walk_key(b, columns) for b in blueprints} - {None})
+        except Exception as exc:  # noqa: BLE001 - the rows stay until the next pass or restart
+            log.warning("dropping the walks of edited blueprints failed", extra={"error": str(exc)})
 
     def _run(self) -> None:
         while not self._stop.wait(self.every_s):

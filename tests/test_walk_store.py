@@ -9,7 +9,7 @@ import pytest
 
 from bench.blueprint_state import generate, load_blueprint
 from blueprints.state import compute_state
-from blueprints.walk_store import WalkStore
+from blueprints.walk_store import Walker, WalkStore
 from collectors.clickhouse_writer import SpanWriter
 from collectors.db import connect
 from collectors.schema import TRACES_TABLE
@@ -124,3 +124,21 @@ def test_a_span_after_the_watermark_without_its_journey_key_makes_the_window_len
     live = compute_state(ch, bp, start, end, end)
     assert _figures(compute_state(ch, bp, start, end, end, walks=store)) == _figures(live)
     assert (store.stats.lent, store.stats.answered) == (1, 0)
+
+
+def test_a_walker_pass_forgets_the_walks_of_blueprints_no_longer_there(ch) -> None:  # noqa: ANN001
+    start = origin(DAY + 3)
+    generate(ch, start, 900, 2_000)
+    bp = load_blueprint()
+    store = WalkStore()
+    stored = store.refresh(ch, bp, start, start=start, watermark=start + timedelta(minutes=15))
+    assert store.find(stored.walk) is stored
+
+    def rows() -> int:
+        query = "SELECT count() FROM touchpoint_journey_walks WHERE walk = {w:UInt64} AND generation = {g:UInt32}"
+        return ch.query(query, parameters={"w": stored.walk, "g": stored.generation}).result_rows[0][0]
+
+    assert rows() > 0
+    Walker(store, lambda: ch, lambda: [], every_s=60).run_pass()
+    assert store.find(stored.walk) is None
+    assert rows() == 0
