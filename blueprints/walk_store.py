@@ -115,6 +115,7 @@ class WalkStore:
         self.max_spans = max_spans
         self._notes: list[tuple[int, np.ndarray]] = []  # (note number, Unix seconds of late spans)
         self._noted = 0
+        self._walking: list[int] = []  # the last note numbers seen by walks under way
         self._lock = threading.Lock()
         self._published: dict[int, StoredWalk] = {}
         self._generations: dict[int, list[int]] = {}
@@ -132,6 +133,9 @@ class WalkStore:
         have been walked without them). Cheap when none are late."""
         if "Timestamp" not in table.column_names or not table.num_rows:
             return
+        with self._lock:
+            if not self._published and not self._walking:
+                return  # no walk could miss these spans
         starts = table.column("Timestamp").cast(pa.int64())
         threshold = int((time.time() - self.settle_s) * 1e9)
         late = pc.less(starts, threshold)
@@ -158,6 +162,7 @@ class WalkStore:
         with self._lock:
             self._published.clear()
             self._generations.clear()
+            self._prune_notes()
         client.command(f"TRUNCATE TABLE IF EXISTS {WALKS_TABLE}")
 
     def retain(self, client: Any, walks: set[int]) -> None:
@@ -167,6 +172,7 @@ class WalkStore:
             dropped = [(walk, generation) for walk in gone for generation in self._generations.pop(walk)]
             for walk in gone:
                 self._published.pop(walk, None)
+            self._prune_notes()
         for walk, generation in dropped:
             client.command(f"ALTER TABLE {WALKS_TABLE} DROP PARTITION ({walk}, {generation})")
 
@@ -204,6 +210,35 @@ class WalkStore:
             return None
         with self._lock:
             noted = self._noted  # spans committed after this may be missing from the walk: noted after it
+            self._walking.append(noted)
+        try:
+            stored = self._walk(client, blueprint, graph, walk, start, watermark, noted, columns)
+        finally:
+            with self._lock:
+                self._walking.remove(noted)
+                self._prune_notes()
+        if stored is None:
+            return None
+        with self._lock:
+            self.stats.passes += 1
+            kept = self._generations.setdefault(walk, [])
+            kept.append(stored.generation)
+            dropped, kept[:] = kept[:-2], kept[-2:]
+        for old in dropped:
+            client.command(f"ALTER TABLE {WALKS_TABLE} DROP PARTITION ({walk}, {old})")
+        return stored
+
+    def _walk(
+        self,
+        client: Any,
+        blueprint: Any,
+        graph: Any,
+        walk: int,
+        start: datetime,
+        watermark: datetime,
+        noted: int,
+        columns: SpanColumns,
+    ) -> StoredWalk | None:
         spans = _rows(client, counted_query(blueprint, start, watermark, columns))
         if int(spans[0][0]) > self.max_spans:
             return None
@@ -213,15 +248,16 @@ class WalkStore:
         stored = StoredWalk(walk, generation, start, watermark, noted)
         with self._lock:
             self._published[walk] = stored
-            oldest = min(s.noted for s in self._published.values())
-            self._notes = [note for note in self._notes if note[0] > oldest]
-            self.stats.passes += 1
-            kept = self._generations.setdefault(walk, [])
-            kept.append(generation)
-            dropped, kept[:] = kept[:-2], kept[-2:]
-        for old in dropped:
-            client.command(f"ALTER TABLE {WALKS_TABLE} DROP PARTITION ({walk}, {old})")
         return stored
+
+    def _prune_notes(self) -> None:
+        """Drop the notes every published walk and every walk under way already saw (lock held)."""
+        seen = [s.noted for s in self._published.values()] + self._walking
+        if not seen:
+            self._notes.clear()
+            return
+        oldest = min(seen)
+        self._notes = [note for note in self._notes if note[0] > oldest]
 
 
 # Generations are unique within a process (stores of several blueprints or tests share the table); a serving
