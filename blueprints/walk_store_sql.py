@@ -160,13 +160,15 @@ def stored_state_query(
         AND start_ns >= {{q_from_ns:Int64}} AND start_ns < {{q_to_ns:Int64}}
         AND first_start >= {{q_from_ns:Int64}} AND last_start < {{q_to_ns:Int64}}
         AND journey NOT IN ({unsettled})"""
+    # Every journey with a span before the watermark was walked, unless a span of it came late. So the live part
+    # is the stored journeys crossing the window's edges, read from their first rows, and the unsettled ones.
+    crossing = "start_ns < {q_from_ns:Int64} AND last_start >= {q_from_ns:Int64}"
+    if scan.end < stored.watermark:
+        crossing += " OR start_ns >= {q_from_ns:Int64} AND start_ns < {q_to_ns:Int64} AND last_start >= {q_to_ns:Int64}"
+    edges = f"""SELECT journey FROM {WALKS_TABLE}
+        WHERE walk = {{q_walk:UInt64}} AND generation = {{q_generation:UInt32}} AND prev_step = 0 AND ({crossing})"""
     live = journey_walk(
-        blueprint,
-        graph,
-        columns,
-        table,
-        lend=False,
-        keep=f"journey NOT IN (SELECT journey FROM {WALKS_TABLE} WHERE {inside} AND prev_step = 0)",
+        blueprint, graph, columns, table, lend=False, keep=f"(journey IN ({edges}) OR journey IN ({unsettled}))"
     )
     bit = VERDICT_BITS
     judged = f"""verdict + {bit["dropped"]} * (bitAnd(verdict, {bit["began"]}) != 0
