@@ -19,6 +19,7 @@ from blueprints.rollups import (
     read_coverage,
 )
 from blueprints.state import StateOptions, compute_state
+from blueprints.walk_store import WalkStore
 from collectors.db import connect
 from collectors.schema import SchemaOptions
 
@@ -220,3 +221,16 @@ def test_a_late_span_reaches_the_hour_it_belongs_to(ch) -> None:  # noqa: ANN001
     ship = next(s for s in state.steps if s.step_id == "ship")
     assert ship.count == 2
     assert [p.count for p in ship.series[:6]] == [0, 1, 0, 0, 0, 1]
+
+
+def test_journeys_walked_ahead_answer_the_rollups_last_half_hour_as_a_live_walk_does(ch, journeys) -> None:  # noqa: ANN001
+    start = origin(1)
+    end = start + timedelta(hours=HOURS)
+    bp = blueprint(FLOW)
+    options = StateOptions(source="rollup", journey_horizon_s=1800)
+    walks = WalkStore()
+    walks.refresh(ch, bp, end, start=end - timedelta(minutes=40), watermark=end)
+    ahead = compute_state(ch, bp, start, end, end, options, walks=walks)
+    assert walks.stats.answered == 1
+    live = compute_state(ch, bp, start, end, end, options)
+    assert ahead.model_dump(exclude={"query_ms"}) == live.model_dump(exclude={"query_ms"})
