@@ -7,8 +7,8 @@ flight: those are worked out per request from the stored times).
 
 A request then reads (:func:`stored_state_query`):
 - from the store, the journeys whose spans all started inside its window and none at or after the watermark;
-- live, the spans of every other journey in the window (those crossing its edges or still going on at the
-  watermark),
+- live, the spans of every other journey in the window (those crossing its edges, still going on at the
+  watermark, or touched by a span that arrived after the walk),
 and groups both into the same cells in one query, so that percentiles are merged over all of them.
 """
 
