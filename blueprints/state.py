@@ -27,9 +27,10 @@ from blueprints.journey_graph import JourneyGraph, journey_graph
 from blueprints.rollup_sql import rollup_step_query, rollup_unmapped_query
 from blueprints.rollups import RollupCoverage, read_coverage
 from blueprints.selectors import SpanColumns, selector_attribute_keys
+from blueprints.side_sql import unkeyed_query, unmapped_query
 from blueprints.state_assembly import assemble_state
 from blueprints.state_model import BlueprintState, Window
-from blueprints.state_sql import Scan, SqlQuery, journey_query, unkeyed_query, unmapped_query
+from blueprints.state_sql import Scan, SqlQuery, journey_query
 from blueprints.time_grid import ceil_minute, floor_minute, floor_to
 from blueprints.trace_columns import trace_columns
 from blueprints.walk_store import StoredWalk, WalkStore, blueprint_walk_key

@@ -7,7 +7,7 @@ Two or three queries answer a whole state:
   caller sums them per step, per step and bucket, per observed transition, and for the journeys as a whole
   (completion, drop-off, conformance, handoffs …); the percentiles come merged per step, bucket and
   transition.
-- :func:`unmapped_query` lists the busiest service/span names no step binds.
+- :func:`blueprints.side_sql.unmapped_query` lists the busiest service/span names no step binds.
 - :func:`rollup_step_query` / :func:`rollup_unmapped_query` (in :mod:`blueprints.rollup_sql`) answer the
   per-step figures of long windows from the per-minute rollup instead.
 
@@ -97,7 +97,7 @@ def journey_query(
     `columns` may name the convention columns of :mod:`blueprints.trace_columns`; the answer is the same.
     A span carrying the journey key belongs to that journey; a bound span without it joins the journey another
     span of its trace names, else its trace is its journey. `lend=False` skips that lending (one grouping
-    instead of two): right when :func:`unkeyed_query` found no bound span without the key.
+    instead of two): right when :func:`blueprints.side_sql.unkeyed_query` found no bound span without the key.
     When every step names its service or span, only those ranges of the table are read: a span no step binds
     then lends its journey key to nobody.
     """
@@ -452,62 +452,6 @@ journeys AS (
         GROUP BY if(tagged != 0, tagged, if(lent != 0, lent, trace))
     )
 )"""
-
-
-def unkeyed_query(
-    blueprint: Any,
-    scan: Scan,
-    columns: SpanColumns = TRACE_COLUMNS,
-    table: str = TRACES_TABLE,
-    among: SqlQuery | None = None,
-) -> SqlQuery | None:
-    """One row if some span of `scan` binds to a step but lacks the journey key, none otherwise; None when
-    journeys are traces (nothing to lend). Stops at the first such span. `among`: a condition on the spans
-    to look at, and its parameters."""
-    identifier(table)
-    attribute = journey_attribute_expression(blueprint, columns, prefix="jk")
-    if attribute is None:
-        return None
-    step = step_index_expression(blueprint, columns, prefix="s")
-    bindable = binding_filter(blueprint, columns, prefix="bf")
-    params = {**step.params, **attribute.params, "q_from": scan.start, "q_to": scan.end}
-    if bindable is not None:
-        params.update(bindable.params)
-    sql = f"""
-SELECT 1 FROM {table}
-WHERE Timestamp >= {{q_from:DateTime64(9)}} AND Timestamp < {{q_to:DateTime64(9)}}
-    AND {attribute.sql} = '' {f"AND {bindable.sql}" if bindable else ""} AND {step.sql} != 0
-    {f"AND {among.sql}" if among else ""}
-LIMIT 1
-"""
-    return SqlQuery(sql, {**params, **(among.params if among else {})}, dict(CACHED_READ_SETTINGS))
-
-
-def unmapped_query(
-    blueprint: Any,
-    start: datetime,
-    end: datetime,
-    limit: int,
-    columns: SpanColumns = TRACE_COLUMNS,
-    table: str = TRACES_TABLE,
-) -> SqlQuery:
-    """The `limit` busiest (service, span name) pairs in [start, end) that no step binds.
-
-    Columns: service, span_name, spans.
-    """
-    identifier(table)
-    step = step_index_expression(blueprint, columns, prefix="s")
-    sql = f"""
-SELECT ServiceName AS service, SpanName AS span_name, count() AS spans
-FROM {table}
-WHERE Timestamp >= {{q_from:DateTime64(9)}} AND Timestamp < {{q_to:DateTime64(9)}} AND {step.sql} = 0
-GROUP BY service, span_name
-ORDER BY spans DESC, service, span_name
-LIMIT {{q_limit:UInt32}}
-"""
-    return SqlQuery(
-        sql, {**step.params, "q_from": start, "q_to": end, "q_limit": int(limit)}, dict(CACHED_READ_SETTINGS)
-    )
 
 
 def scan_params(scan: Scan) -> dict[str, Any]:

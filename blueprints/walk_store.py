@@ -38,7 +38,8 @@ import pyarrow.compute as pc
 
 from blueprints.journey_graph import journey_graph
 from blueprints.selectors import TRACE_COLUMNS, SpanColumns
-from blueprints.state_sql import Scan, SqlQuery, unkeyed_query
+from blueprints.side_sql import unkeyed_query
+from blueprints.state_sql import Scan, SqlQuery
 from blueprints.trace_columns import trace_columns
 from blueprints.walk_store_sql import (
     WALKS_DDL,

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from blueprints.selectors import SelectorError, step_index_expression
-from blueprints.state_sql import unmapped_query
+from blueprints.side_sql import unmapped_query
 from blueprints.trace_columns import trace_columns
 from collectors.schema import TRACES_TABLE
 
