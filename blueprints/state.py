@@ -207,7 +207,7 @@ def _observe(
         return parse_journey_rows(_rows(client, query, graph), ids)
 
     beside = None if side_client is None else _side_threads().submit(lambda: read_side(side_client()))
-    stored = None if walks is None else walks.find(blueprint_walk_key(blueprint, columns))
+    stored = None if walks is None else walks.find(blueprint_walk_key(blueprint, columns, graph))
     ahead = None
     if stored is not None and stored.covers(plan.walk.start, plan.walk.end):
         ahead = _walk_with_store(client, blueprint, graph, plan.walk, columns, walks, stored, side_client)

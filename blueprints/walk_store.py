@@ -36,10 +36,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from blueprints.journey_graph import journey_graph
+from blueprints.journey_graph import JourneyGraph, journey_graph
 from blueprints.selectors import TRACE_COLUMNS, SpanColumns
 from blueprints.side_sql import unkeyed_query
 from blueprints.state_sql import Scan, SqlQuery
+from blueprints.time_grid import floor_to
 from blueprints.trace_columns import trace_columns
 from blueprints.walk_store_sql import (
     WALKS_DDL,
@@ -87,10 +88,12 @@ class StoredWalk:
         return self.start <= start < self.watermark and end > start
 
 
-def blueprint_walk_key(blueprint: Any, columns: SpanColumns = TRACE_COLUMNS) -> int | None:
+def blueprint_walk_key(
+    blueprint: Any, columns: SpanColumns = TRACE_COLUMNS, graph: JourneyGraph | None = None
+) -> int | None:
     """A 63-bit fingerprint of how `blueprint` walks journeys, or None when its walks cannot be stored (more
-    than 64 steps)."""
-    graph = journey_graph(blueprint)
+    than 64 steps). `graph`: the blueprint's journey graph, when the caller has it already."""
+    graph = graph or journey_graph(blueprint)
     if len(graph.steps) > 64:
         return None
     text = walk_fingerprint_text(blueprint, graph, columns)
@@ -198,13 +201,13 @@ class WalkStore:
         need keys lent by their traces, it has more than 64 steps, or more than `max_spans` spans could bind
         in the period: such traffic is walked live). Generations older than the one before are dropped."""
         columns = trace_columns(client)
-        walk = blueprint_walk_key(blueprint, columns)
+        graph = journey_graph(blueprint)
+        walk = blueprint_walk_key(blueprint, columns, graph)
         if walk is None:
             return None
-        # whole seconds, as requests check the spans counted per second
-        watermark = _whole_second(watermark or now - timedelta(seconds=self.settle_s))
-        start = _whole_second(start or watermark - timedelta(seconds=self.horizon_s))
-        graph = journey_graph(blueprint)
+        # whole seconds, as late spans are noted by the second
+        watermark = floor_to(watermark or now - timedelta(seconds=self.settle_s), 1)
+        start = floor_to(start or watermark - timedelta(seconds=self.horizon_s), 1)
         period = Scan(start=start, end=watermark, origin=start, bucket_s=60, reference=watermark)
         unkeyed = unkeyed_query(blueprint, period, columns)
         if unkeyed is not None and _rows(client, unkeyed):
@@ -268,10 +271,6 @@ _GENERATIONS = itertools.count(int(time.time()) % 100_000 * 10_000)
 
 def _rows(client: Any, query: SqlQuery) -> list[tuple[Any, ...]]:
     return client.query(query.sql, parameters=query.params, settings=query.settings or None).result_rows
-
-
-def _whole_second(value: datetime) -> datetime:
-    return value.replace(microsecond=0)
 
 
 class Walker:
