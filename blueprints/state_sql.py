@@ -243,9 +243,7 @@ def span_rows() -> str:
     ROW_COLUMNS (and prev_step)."""
     bit = VERDICT_BITS
     return f"""        SELECT
-            toUInt16(meta % 65536) AS step,
-            toUInt16(prev_meta % 65536) AS prev_step,
-            prev_step = 0 AS head,
+            {SPAN_STEPS}
             -- a first span: the outcome, with the last step only when the journey dropped off there
             toUInt32(if(head,
                         {HEAD_PREV} + if(bitAnd(verdict, {bit["dropped"]}) != 0, verdict + {LAST_STEP_UNIT} * last_step,
@@ -253,16 +251,26 @@ def span_rows() -> str:
                         prev_step)) AS prev,
             intDiv(meta, 65536) % 2 AS err,
             span_end - span_start AS duration_ns, span_start AS start_ns, span_end AS end_ns,
-            greatest(toInt64(0), span_start - prev_end) AS wait,
+            {SPAN_WAIT}
             {HANDOFF} AS handoff,
             intDiv(span_start - {{q_origin:Int64}}, {{q_bucket:Int64}}) AS bucket,
             bitAnd(verdict, {bit["began"]}) != 0 AS began,
             bitAnd(verdict, {bit["completed"]}) != 0 AS completed,
             skipped_mask, busy_ns, lead_ns
-        FROM walked
-        ARRAY JOIN starts AS span_start, ends AS span_end, metas AS meta, prev_metas AS prev_meta,
-            prev_ends AS prev_end
+        {SPREAD_SPANS}
 """
+
+
+# A walked journey spread back into its spans, one row each, and the columns every reader of those rows derives
+# alike: the span's step, its previous step, whether it is the journey's first, and its wait (span_rows, and
+# the rows a walk kept ahead stores: blueprints.walk_store_sql).
+SPREAD_SPANS = """FROM walked
+        ARRAY JOIN starts AS span_start, ends AS span_end, metas AS meta, prev_metas AS prev_meta,
+            prev_ends AS prev_end"""
+SPAN_STEPS = """toUInt16(meta % 65536) AS step,
+            toUInt16(prev_meta % 65536) AS prev_step,
+            prev_step = 0 AS head,"""
+SPAN_WAIT = "greatest(toInt64(0), span_start - prev_end) AS wait,"
 
 
 # the columns of the per-span rows the cells read (span_rows gives them; so do the rows of a stored walk,

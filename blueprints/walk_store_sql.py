@@ -28,6 +28,9 @@ from blueprints.state_sql import (
     JOURNEY_SETTINGS,
     LAST_STEP_UNIT,
     ROW_COLUMNS,
+    SPAN_STEPS,
+    SPAN_WAIT,
+    SPREAD_SPANS,
     VERDICT_BITS,
     Scan,
     SqlQuery,
@@ -92,18 +95,14 @@ SELECT {{q_walk:UInt64}}, {{q_generation:UInt32}}, {_STORED}
 FROM (
     SELECT
         journey, first_start, last_start, last_end, last_step,
-        toUInt16(meta % 65536) AS step,
-        toUInt16(prev_meta % 65536) AS prev_step,
-        prev_step = 0 AS head,
+        {SPAN_STEPS}
         toUInt32(verdict) AS verdict,
         toUInt8(intDiv(meta, 65536) % 2) AS err,
         span_start AS start_ns, span_end AS end_ns,
-        greatest(toInt64(0), span_start - prev_end) AS wait,
+        {SPAN_WAIT}
         toUInt8({HANDOFF}) AS handoff,
         skipped_mask, busy_ns, lead_ns
-    FROM walked
-    ARRAY JOIN starts AS span_start, ends AS span_end, metas AS meta, prev_metas AS prev_meta,
-        prev_ends AS prev_end
+    {SPREAD_SPANS}
 )
 """
     params = {**rows.params, "q_from": start, "q_to": watermark, "q_walk": walk, "q_generation": generation}
