@@ -23,6 +23,25 @@ def _figures(state):  # noqa: ANN001, ANN202 - the state without its timing
     return state.model_dump(exclude={"query_ms"})
 
 
+def _ahead_and_live(ch, bp, start, end, walks, now=None):  # noqa: ANN001, ANN202
+    """The figures of the state of [start, end) judged at `now` (the end by default): read with `walks`, and
+    walked live."""
+    now = now or end
+    ahead = compute_state(ch, bp, start, end, now, walks=walks)
+    return _figures(ahead), _figures(compute_state(ch, bp, start, end, now))
+
+
+def _walked(ch, day, spans, walked_minutes):  # noqa: ANN001, ANN202
+    """About `spans` spans of 20-step journeys over 15 minutes of test day `day`, the first `walked_minutes`
+    walked ahead: (start, blueprint, store, stored walk)."""
+    start = origin(day)
+    generate(ch, start, 900, spans)
+    bp = load_blueprint()
+    store = WalkStore()
+    stored = store.refresh(ch, bp, start, start=start, watermark=start + timedelta(minutes=walked_minutes))
+    return start, bp, store, stored
+
+
 @pytest.fixture(scope="module")
 def walked(ch):  # noqa: ANN001, ANN201 - 20,000 spans of 20-step journeys over 15 minutes, 10 walked ahead
     generate(ch, START, 900, 20_000)
@@ -42,26 +61,25 @@ def test_a_state_from_the_store_is_the_state_walked_live(ch, walked, offset_s, l
     start = START + timedelta(seconds=offset_s)
     end = start + timedelta(seconds=length_s)
     before = walked.stats.answered
-    live = compute_state(ch, bp, start, end, end)
-    ahead = compute_state(ch, bp, start, end, end, walks=walked)
+    ahead, live = _ahead_and_live(ch, bp, start, end, walked)
     assert walked.stats.answered == before + 1
-    assert live.steps and _figures(ahead) == _figures(live)
+    assert live["steps"] and ahead == live
 
 
 def test_journeys_are_judged_when_asked_not_when_walked(ch, walked) -> None:  # noqa: ANN001
     bp = load_blueprint()
     end = START + timedelta(minutes=10)
     later = end + timedelta(hours=2)  # idle journeys have dropped off by now
-    live = compute_state(ch, bp, START, end, later)
-    assert _figures(compute_state(ch, bp, START, end, later, walks=walked)) == _figures(live)
+    ahead, live = _ahead_and_live(ch, bp, START, end, walked, now=later)
+    assert ahead == live
 
 
 def test_a_window_starting_before_the_walked_period_is_walked_live(ch, walked) -> None:  # noqa: ANN001
     bp = load_blueprint()
     start, end = START - timedelta(minutes=1), START + timedelta(minutes=5)
     before = walked.stats.answered
-    live = compute_state(ch, bp, start, end, end)
-    assert _figures(compute_state(ch, bp, start, end, end, walks=walked)) == _figures(live)
+    ahead, live = _ahead_and_live(ch, bp, start, end, walked)
+    assert ahead == live
     assert walked.stats.answered == before
 
 
@@ -73,8 +91,8 @@ def test_an_edited_blueprint_does_not_read_the_walk_of_the_old_one(ch, walked) -
     retimed = type(edited).model_validate(document)
     end = START + timedelta(minutes=5)
     before = walked.stats.answered
-    live = compute_state(ch, retimed, START, end, end)
-    assert _figures(compute_state(ch, retimed, START, end, end, walks=walked)) == _figures(live)
+    ahead, live = _ahead_and_live(ch, retimed, START, end, walked)
+    assert ahead == live
     assert walked.stats.answered == before
     # a change that does not touch how journeys are walked keeps the walk
     compute_state(ch, edited, START, end, end, walks=walked)
@@ -82,11 +100,7 @@ def test_an_edited_blueprint_does_not_read_the_walk_of_the_old_one(ch, walked) -
 
 
 def test_a_span_arriving_after_the_walk_has_its_journey_walked_live(ch, dsn) -> None:  # noqa: ANN001
-    start = origin(DAY + 1)
-    generate(ch, start, 900, 4_000)
-    bp = load_blueprint()
-    store = WalkStore()
-    store.refresh(ch, bp, start, start=start, watermark=start + timedelta(minutes=15))
+    start, bp, store, _ = _walked(ch, DAY + 1, 4_000, walked_minutes=15)
     # a late span of a walked journey, through the writer the server stores spans with
     writer = SpanWriter(lambda: connect(dsn))
     writer.on_commit(store.note_committed)
@@ -99,18 +113,13 @@ def test_a_span_arriving_after_the_walk_has_its_journey_walked_live(ch, dsn) -> 
     )
     writer.write(late, timeout=30)
     writer.close()
-    end = start + timedelta(minutes=15)
-    live = compute_state(ch, bp, start, end, end)
-    assert _figures(compute_state(ch, bp, start, end, end, walks=store)) == _figures(live)
+    ahead, live = _ahead_and_live(ch, bp, start, start + timedelta(minutes=15), store)
+    assert ahead == live
     assert (store.stats.lent, store.stats.answered) == (0, 1)
 
 
 def test_a_span_after_the_watermark_without_its_journey_key_makes_the_window_lend_keys_live(ch) -> None:  # noqa: ANN001
-    start = origin(DAY + 2)
-    generate(ch, start, 900, 4_000)
-    bp = load_blueprint()
-    store = WalkStore()
-    store.refresh(ch, bp, start, start=start, watermark=start + timedelta(minutes=10))
+    start, bp, store, _ = _walked(ch, DAY + 2, 4_000, walked_minutes=10)
     # a bound span of an existing trace, after the watermark, without journey.id: it joins its trace's journey
     ch.command(
         f"INSERT INTO {TRACES_TABLE} (Timestamp, TraceId, SpanId, SpanName, ServiceName, SpanAttributes, Duration)"
@@ -120,18 +129,13 @@ def test_a_span_after_the_watermark_without_its_journey_key_makes_the_window_len
         " ORDER BY Timestamp DESC LIMIT 1",
         parameters={"s": start + timedelta(minutes=10)},
     )
-    end = start + timedelta(minutes=15)
-    live = compute_state(ch, bp, start, end, end)
-    assert _figures(compute_state(ch, bp, start, end, end, walks=store)) == _figures(live)
+    ahead, live = _ahead_and_live(ch, bp, start, start + timedelta(minutes=15), store)
+    assert ahead == live
     assert (store.stats.lent, store.stats.answered) == (1, 0)
 
 
 def test_a_walker_pass_forgets_the_walks_of_blueprints_no_longer_there(ch) -> None:  # noqa: ANN001
-    start = origin(DAY + 3)
-    generate(ch, start, 900, 2_000)
-    bp = load_blueprint()
-    store = WalkStore()
-    stored = store.refresh(ch, bp, start, start=start, watermark=start + timedelta(minutes=15))
+    _, _, store, stored = _walked(ch, DAY + 3, 2_000, walked_minutes=15)
     assert store.find(stored.walk) is stored
 
     def rows() -> int:
