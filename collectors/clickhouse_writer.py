@@ -196,6 +196,7 @@ class SpanWriter:
                 self._feed_rollup = has_feed(client)
             if self._feed_rollup and self._feed is None:
                 self._feed = RollupFeed(self._client_factory)
+                self._listeners.append(self._feed.add)
 
     def _take_batch(self) -> list[tuple[pa.Table, Future[int]]]:
         with self._cond:
@@ -257,8 +258,6 @@ class SpanWriter:
                     self._cond.notify_all()
                 continue
             elapsed = time.perf_counter() - started
-            if self._feed is not None:
-                self._feed.add(table)
             for listener in self._listeners:
                 listener(table)
             for t, future in batch:
