@@ -212,10 +212,9 @@ def _observe(
     if stored is not None and stored.covers(plan.walk.start, plan.walk.end):
         ahead = _walk_with_store(client, blueprint, graph, plan.walk, columns, walks, stored, side_client)
         walks.used(lent=ahead is None)
-    unkeyed = unkeyed_query(blueprint, plan.walk, columns)
     if ahead is not None:
         walked = parse_journey_rows(ahead, ids)
-    elif unkeyed is None:
+    elif (unkeyed := unkeyed_query(blueprint, plan.walk, columns)) is None:
         walked = walk(False)
     elif side_client is None:
         walked = walk(bool(_rows(client, unkeyed, graph)))
