@@ -164,8 +164,7 @@ def journey_walk(
     bit = VERDICT_BITS
     carried = "journey, " if for_store else ""
     ends = "journey, first_start, last_end, starts[length(starts)] AS last_start,\n        " if for_store else ""
-    idle = "{q_reference:Int64} - last_end >= {q_timeout:Int64}"
-    dropped = "" if for_store else f"+ {bit['dropped']} * (began AND NOT completed AND {idle})"
+    dropped = "" if for_store else f"+ {bit['dropped']} * (began AND NOT completed AND {IDLE_PAST_TIMEOUT})"
     ctes = f"""bound AS (
     SELECT
         {step.sql} AS step,
@@ -244,11 +243,7 @@ def span_rows() -> str:
     bit = VERDICT_BITS
     return f"""        SELECT
             {SPAN_STEPS}
-            -- a first span: the outcome, with the last step only when the journey dropped off there
-            toUInt32(if(head,
-                        {HEAD_PREV} + if(bitAnd(verdict, {bit["dropped"]}) != 0, verdict + {LAST_STEP_UNIT} * last_step,
-                                         verdict % {CAUSE_UNIT}),
-                        prev_step)) AS prev,
+            {head_prev("verdict")} AS prev,
             intDiv(meta, 65536) % 2 AS err,
             span_end - span_start AS duration_ns, span_start AS start_ns, span_end AS end_ns,
             {SPAN_WAIT}
@@ -366,6 +361,20 @@ CAUSE_UNIT = 128
 # Step indexes stay below 65536 (MAX_STEPS), so no real previous step reaches HEAD_PREV.
 HEAD_PREV = 65536
 LAST_STEP_UNIT = 512
+# A journey that began and did not complete has dropped off once its last span ended `q_timeout` before
+# `q_reference` (nanoseconds; `last_end` its last span's end).
+IDLE_PAST_TIMEOUT = "{q_reference:Int64} - last_end >= {q_timeout:Int64}"
+
+
+def head_prev(verdict: str) -> str:
+    """A span's `prev` as SQL: for a journey's first span (`head`) HEAD_PREV plus the journey's outcome, from
+    `verdict` (SQL giving VERDICT_BITS and the cause), with its `last_step` only when it dropped off there (read
+    back by :func:`head_outcome`); `prev_step` for every other span."""
+    dropped = VERDICT_BITS["dropped"]
+    return (
+        f"toUInt32(if(head, {HEAD_PREV} + if(bitAnd({verdict}, {dropped}) != 0, "
+        f"{verdict} + {LAST_STEP_UNIT} * last_step, {verdict} % {CAUSE_UNIT}), prev_step))"
+    )
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,9 @@ from blueprints.selectors import TRACE_COLUMNS, SpanColumns, binding_filter, jou
 from blueprints.sql_text import compact
 from blueprints.state_sql import (
     CACHED_READ_SETTINGS,
-    CAUSE_UNIT,
     HANDOFF,
-    HEAD_PREV,
+    IDLE_PAST_TIMEOUT,
     JOURNEY_SETTINGS,
-    LAST_STEP_UNIT,
     ROW_COLUMNS,
     SPAN_STEPS,
     SPAN_WAIT,
@@ -35,6 +33,7 @@ from blueprints.state_sql import (
     Scan,
     SqlQuery,
     cells_and_last_stage,
+    head_prev,
     journey_walk,
     scan_params,
     span_rows,
@@ -172,16 +171,12 @@ def stored_state_query(
     bit = VERDICT_BITS
     judged = f"""verdict + {bit["dropped"]} * (bitAnd(verdict, {bit["began"]}) != 0
                 AND bitAnd(verdict, {bit["completed"]}) = 0
-                AND {{q_reference:Int64}} - last_end >= {{q_timeout:Int64}})"""
+                AND {IDLE_PAST_TIMEOUT})"""
     from_store = f"""
         SELECT
             step, prev_step, prev_step = 0 AS head,
             {judged} AS judged_verdict,
-            toUInt32(if(head,
-                        {HEAD_PREV} + if(bitAnd(judged_verdict, {bit["dropped"]}) != 0,
-                                         judged_verdict + {LAST_STEP_UNIT} * last_step,
-                                         judged_verdict % {CAUSE_UNIT}),
-                        prev_step)) AS prev,
+            {head_prev("judged_verdict")} AS prev,
             err, end_ns - start_ns AS duration_ns, start_ns, end_ns, wait, handoff,
             intDiv(start_ns - {{q_origin:Int64}}, {{q_bucket:Int64}}) AS bucket,
             bitAnd(verdict, {bit["began"]}) != 0 AS began,
