@@ -23,6 +23,7 @@ from app.settings import Settings
 from blueprints.rollup_repair import repair_rollup
 from collectors.clickhouse_writer import SpanWriter, WriterLimits, span_insert_settings
 from collectors.db import ClientPool, EngineLock, connect, parse_dsn
+from collectors.landing import Landing
 from collectors.mapping_workers import MappingWorkers
 from collectors.otlp_http import ReceiverLimits, TraceReceiver
 from collectors.otlp_mapping import map_body
@@ -70,6 +71,13 @@ def open_runtime(settings: Settings, start_hooks: list[StartHook] | None = None)
     try:
         with contextlib.closing(connect(dsn)) as client:
             migrate(client, settings.schema_options())
+            landing = None
+            if dsn.embedded:  # spans a crash left landed are moved, even if landing is now turned off
+                landing = Landing(lambda: connect(dsn), interval_s=settings.landing_move_s)
+                landing.create(client)
+                landing.recover(client)
+                if settings.land_above_spans_per_s <= 0:
+                    landing = None
             fed = has_feed(client)
             if fed:  # spans acknowledged just before the last stop may not have been folded
                 repair_rollup(client)
@@ -80,7 +88,9 @@ def open_runtime(settings: Settings, start_hooks: list[StartHook] | None = None)
                 max_batch_rows=settings.max_batch_rows,
                 max_pending_rows=settings.max_pending_rows,
                 max_linger_s=settings.insert_linger_ms / 1000.0,
+                land_above_rows_per_s=settings.land_above_spans_per_s,
             ),
+            landing=landing,
             feed_rollup=fed,
             insert_settings=span_insert_settings(dsn.embedded),
         )

@@ -42,6 +42,15 @@ class Settings(BaseSettings):
     insert_linger_ms: float = Field(
         50.0, ge=0, le=1000, description="the longest an insert waits for requests still being mapped"
     )
+    land_above_spans_per_s: float = Field(
+        20_000.0,
+        ge=0,
+        description="while spans are committed faster than this, they land in a staging table and reach "
+        "otel_traces within a few seconds, in larger inserts (0: never; the embedded engine only)",
+    )
+    landing_move_s: float = Field(
+        2.0, gt=0, le=60, description="how often spans that landed are moved into otel_traces"
+    )
     trim_memory_s: float = Field(
         30.0, ge=0, description="how often the server hands its allocator's free pages back to the system (0: never)"
     )

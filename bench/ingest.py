@@ -246,7 +246,14 @@ def measure_end_to_end(bodies: Bodies, spans_per_body: int, clients: int, second
         bench_cpu_s = _cpu_s(psutil.Process()) - bench_cpu
         sampler.stop_event.set()
         sampler.join()
-        health = requests.get(f"{url}/api/v1/health", timeout=30).json()
+        drained = time.perf_counter()
+        while True:  # spans landed in the last second reach otel_traces with the next move
+            health = requests.get(f"{url}/api/v1/health", timeout=30).json()
+            waiting = health["ingest"].get("landing", {}).get("waiting_rows", 0)
+            if not waiting or time.perf_counter() - drained > 60:
+                break
+            time.sleep(0.1)
+        drain_s = time.perf_counter() - drained
         stored = int(health["database"]["spans"])
         inserts = int(health["ingest"]["writer"]["inserts"])
         return {
@@ -262,6 +269,8 @@ def measure_end_to_end(bodies: Bodies, spans_per_body: int, clients: int, second
             "server_cores": server_cpu_s / elapsed,
             "client_cores": bench_cpu_s / elapsed,
             "seconds": elapsed,
+            "landed": int(health["ingest"].get("landing", {}).get("landed_rows", 0)),
+            "drain_s": round(drain_s, 2),
         }
     finally:
         server.terminate()

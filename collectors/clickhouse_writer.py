@@ -33,6 +33,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import OperationalError
 
 from collectors.errors import Overloaded, WriteFailed
+from collectors.landing import Landing, LandingStats
 from collectors.rollup_feed import FeedStats, RollupFeed, has_feed
 from collectors.schema import SPAN_INSERT_SETTINGS, TRACES_TABLE
 
@@ -62,6 +63,7 @@ class WriterLimits:
     inserters: int = 1  # one insert at a time: requests arriving meanwhile join the next, larger insert
     max_pending_rows: int = 1_000_000
     retry_after_s: float = 1.0
+    land_above_rows_per_s: float = 20_000.0  # with a Landing: land batches while the last second wrote this many
 
 
 @dataclass
@@ -87,9 +89,13 @@ class SpanWriter:
         limits: WriterLimits | None = None,
         feed_rollup: bool | None = None,
         insert_settings: Mapping[str, Any] | None = None,
+        landing: Landing | None = None,
     ) -> None:
         """`feed_rollup`: hand committed rows to a RollupFeed; None asks the database (on the first insert).
-        `insert_settings`: see span_insert_settings (by default those of a ClickHouse server)."""
+        `insert_settings`: see span_insert_settings (by default those of a ClickHouse server).
+        `landing`: while the writer commits more than `limits.land_above_rows_per_s`, its batches go into these
+        landing tables, which move them into `table` in larger inserts (collectors.landing); the writer starts
+        the landing's mover and closes it."""
         self._client_factory = client_factory
         self._insert_settings = dict(insert_settings if insert_settings is not None else SPAN_INSERT_SETTINGS)
         self._feed_rollup = feed_rollup
@@ -103,6 +109,10 @@ class SpanWriter:
         self._closing = False
         self._busy = 0
         self._incoming = 0
+        self._landing = landing
+        self._recent: deque[tuple[float, int]] = deque()  # (when, rows) of the inserts of the last second
+        if landing is not None:
+            landing.start()
         self._threads = [
             threading.Thread(target=self._run, name=f"span-writer-{i}", daemon=True)
             for i in range(max(1, self.limits.inserters))
@@ -169,7 +179,14 @@ class SpanWriter:
                 if remaining <= 0:
                     return False
                 self._cond.wait(remaining)
+        if self._landing is not None and not self._landing.flush(max(0.0, deadline - time.monotonic())):
+            return False
         return self._feed is None or self._feed.flush(max(0.0, deadline - time.monotonic()))
+
+    @property
+    def landing_stats(self) -> LandingStats | None:
+        """The landing tables' counters, when this writer lands batches."""
+        return None if self._landing is None else self._landing.stats
 
     @property
     def feed_stats(self) -> FeedStats | None:
@@ -184,6 +201,8 @@ class SpanWriter:
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        if self._landing is not None:
+            self._landing.close(max(0.0, deadline - time.monotonic()))
         if self._feed is not None:
             self._feed.close(max(0.0, deadline - time.monotonic()))
 
@@ -229,6 +248,31 @@ class SpanWriter:
                 return
             waited = True
 
+    def _insert(self, client: Client, table: pa.Table) -> None:
+        """Commit `table`: into a landing table while the last second wrote fast, else into otel_traces."""
+        landing = None
+        if self._landing is not None and self._recent_rows() >= self.limits.land_above_rows_per_s:
+            landing = self._landing.begin()
+        if landing is None:
+            client.insert_arrow(self._table, table, settings=self._insert_settings)
+        else:
+            landed = 0
+            try:
+                client.insert_arrow(landing, table, settings=self._insert_settings)
+                landed = table.num_rows
+            finally:
+                self._landing.end(landing, landed)
+        with self._cond:
+            self._recent.append((time.monotonic(), table.num_rows))
+
+    def _recent_rows(self) -> int:
+        """Rows committed in the last second."""
+        with self._cond:
+            horizon = time.monotonic() - 1.0
+            while self._recent and self._recent[0][0] < horizon:
+                self._recent.popleft()
+            return sum(rows for _, rows in self._recent)
+
     def _run(self) -> None:
         client: Client | None = None
         while True:
@@ -242,7 +286,7 @@ class SpanWriter:
                     client = self._client_factory()
                     self._start_feed(client)
                 table = batch[0][0] if len(batch) == 1 else pa.concat_tables([t for t, _ in batch])
-                client.insert_arrow(self._table, table, settings=self._insert_settings)
+                self._insert(client, table)
             except Exception as exc:  # noqa: BLE001 - every failure is reported to the waiting callers
                 log.error("insert into %s failed", self._table, extra={"rows": rows, "error": str(exc)})
                 retryable = isinstance(exc, OperationalError)

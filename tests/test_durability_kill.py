@@ -107,17 +107,27 @@ def stored_spans(workdir: Path) -> tuple[int, set[str], list[int]]:
     return len(ids), set(ids), rolled
 
 
+# Landed: every batch goes into a landing table and none is moved before the kill (collectors.landing).
+LANDING = {
+    "straight": {"TOUCHPOINT_LAND_ABOVE_SPANS_PER_S": "0"},
+    "landed": {"TOUCHPOINT_LAND_ABOVE_SPANS_PER_S": "1", "TOUCHPOINT_LANDING_MOVE_S": "30"},
+}
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("landing", LANDING)
 def test_sigkill_during_ingest_loses_no_acknowledged_span_and_resends_count_once(
-    serve_process, tmp_path: Path
+    serve_process, tmp_path: Path, landing: str
 ) -> None:  # noqa: ANN001
-    first = serve_process()
+    first = serve_process(extra_env=LANDING[landing])
     clients = [Client(number=n + 1) for n in range(CLIENTS)]
     stop = threading.Event()
     threads = [threading.Thread(target=keep_sending, args=(first.url, c, stop)) for c in clients]
     for thread in threads:
         thread.start()
     time.sleep(INGEST_BEFORE_KILL_S)
+    waiting = requests.get(first.url + "/api/v1/health", timeout=10).json()["ingest"].get("landing", {})
+    assert (waiting.get("waiting_rows", 0) > 0) == (landing == "landed")
 
     first.proc.send_signal(signal.SIGKILL)
     first.proc.wait(30)
@@ -129,7 +139,7 @@ def test_sigkill_during_ingest_loses_no_acknowledged_span_and_resends_count_once
     unanswered = [seed for c in clients for seed in c.unanswered]
     first.stop()
 
-    second = serve_process()
+    second = serve_process(extra_env=LANDING[landing])
     health = requests.get(second.url + "/api/v1/health", timeout=10).json()
     found_after_restart = health["database"]["spans"]
     resend(second.url, unanswered)
@@ -139,7 +149,7 @@ def test_sigkill_during_ingest_loses_no_acknowledged_span_and_resends_count_once
     wanted = set().union(*(span_ids(seed) for seed in acknowledged))
     resent = set().union(*(span_ids(seed) for seed in unanswered)) if unanswered else set()
     print(
-        f"\nSIGKILL after {INGEST_BEFORE_KILL_S:.0f} s of ingest from {CLIENTS} clients: "
+        f"\n{landing}: SIGKILL after {INGEST_BEFORE_KILL_S:.0f} s of ingest from {CLIENTS} clients: "
         f"{len(wanted)} spans acknowledged ({len(acknowledged)} batches), "
         f"{found_after_restart} found at restart, {len(unanswered)} unanswered batches resent, "
         f"{rows} rows and {len(stored)} distinct spans at the end"

@@ -22,6 +22,9 @@ def health_report(ctx: AppContext) -> tuple[dict[str, object], int]:
     feed = ctx.writer.feed_stats
     if feed is not None:
         report["ingest"]["rollup_feed"] = asdict(feed)  # type: ignore[index]
+    landing = ctx.writer.landing_stats
+    if landing is not None:
+        report["ingest"]["landing"] = asdict(landing)  # type: ignore[index]
     if ctx.mappers is not None:
         report["ingest"]["mapping"] = asdict(ctx.mappers.stats)  # type: ignore[index]
     walks = ctx.parts.get("walks")
