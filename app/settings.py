@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     land_above_spans_per_s: float = Field(
         20_000.0,
         ge=0,
-        description="while spans are committed faster than this, they are committed into a landing table and reach "
+        description="while spans arrive faster than this, they are committed into a landing table and reach "
         "otel_traces within a few seconds, in larger inserts (0: never; the embedded engine only)",
     )
     landing_move_s: float = Field(
