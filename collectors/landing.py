@@ -193,8 +193,11 @@ class Landing:
                     client = self._client_factory()
                 if sealed is not None:
                     self._move(client, sealed, careful=self._careful[sealed])
-                if closing:  # the writer has stopped: what it wrote last is in the current table
-                    self._move(client, self._current, careful=self._careful[self._current])
+                if closing:  # begin() lands nothing more: move what the last inserts left in the other table
+                    with self._cond:
+                        sealed = self._seal()
+                    if sealed is not None:
+                        self._move(client, sealed, careful=self._careful[sealed])
             except Exception as exc:  # noqa: BLE001 - the rows stay landed; the next turn moves them
                 log.error("moving landed spans into %s failed", self._table, extra={"error": str(exc)})
                 with self._cond:
