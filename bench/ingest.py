@@ -7,7 +7,8 @@
     the embedded engine (the exporter's columns plus the materialized convention columns; the rollup is fed by
     the server's writer, so no view sits on `otel_traces`), in inserts of --ceiling-batch rows;
 (b) end to end: --clients concurrent HTTP clients posting prebuilt protobuf requests of --batch spans to a
-    `touchpoint serve` subprocess on its own fresh data directory, each waiting for its 200 (= committed).
+    `touchpoint serve` subprocess on its own fresh data directory, each waiting for its 200 (= committed); the
+    spans stored are counted once the landing tables (collectors.landing) have been emptied into otel_traces.
 Prints spans/s for each, their ratio, the engine's CPU per inserted row (merges included), the CPU the server
 and the clients used, and the server's peak memory (sampled every 100 ms: RSS of the serving process,
 and of it with its span mapping workers), then a JSON line.
@@ -247,7 +248,7 @@ def measure_end_to_end(bodies: Bodies, spans_per_body: int, clients: int, second
         sampler.stop_event.set()
         sampler.join()
         drained = time.perf_counter()
-        while True:  # spans landed in the last second reach otel_traces with the next move
+        while True:  # spans landed since the last move reach otel_traces with the next one
             health = requests.get(f"{url}/api/v1/health", timeout=30).json()
             waiting = health["ingest"].get("landing", {}).get("waiting_rows", 0)
             if not waiting or time.perf_counter() - drained > 60:
@@ -328,6 +329,9 @@ def main() -> None:
           f"over {e2e['seconds']:.0f} s ({e2e['acknowledged']:,} acknowledged, {e2e['stored']:,} stored, "
           f"{e2e['refused_requests']} requests refused with 503, "
           f"{e2e['rows_per_insert']:,} rows per insert taking {e2e['ms_per_insert']} ms)")
+    if e2e["landed"]:
+        print(f"    {e2e['landed']:,} of them committed into the landing tables first, all in otel_traces "
+              f"{e2e['drain_s']} s after the clients stopped")
     print(f"    same rows into the server's schema in inserts of {args.clients * args.batch}: "
           f"{server_schema:,.0f} rows/s (engine CPU, merges included: {server_schema_cpu:.1f} µs per row)")
     print(f"ceiling measured again after (b): {ceiling_after:,.0f} rows/s")
