@@ -23,7 +23,7 @@ from app.settings import Settings
 from blueprints.rollup_repair import repair_rollup
 from collectors.clickhouse_writer import SpanWriter, WriterLimits, span_insert_settings
 from collectors.db import ClientPool, EngineLock, connect, parse_dsn
-from collectors.landing import Landing
+from collectors.landing import Landing, has_landing
 from collectors.mapping_workers import MappingWorkers
 from collectors.otlp_http import ReceiverLimits, TraceReceiver
 from collectors.otlp_mapping import map_body
@@ -72,9 +72,8 @@ def open_runtime(settings: Settings, start_hooks: list[StartHook] | None = None)
         with contextlib.closing(connect(dsn)) as client:
             migrate(client, settings.schema_options())
             landing = None
-            if dsn.embedded:  # spans a crash left landed are moved, even if landing is now turned off
+            if dsn.embedded and has_landing(client):  # what a crash left landed is moved, landing on or off
                 landing = Landing(lambda: connect(dsn), interval_s=settings.landing_move_s)
-                landing.create(client)
                 landing.recover(client)
                 if settings.land_above_spans_per_s <= 0:
                     landing = None

@@ -32,7 +32,14 @@ from dataclasses import dataclass
 
 from clickhouse_connect.driver.client import Client
 
-from collectors.schema import SPAN_INSERT_SETTINGS, TRACES_COLUMNS, TRACES_TABLE
+from collectors.schema import (
+    SPAN_INSERT_SETTINGS,
+    TRACES_COLUMNS,
+    TRACES_TABLE,
+    Migration,
+    SchemaOptions,
+    register_migration,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +60,28 @@ def landing_ddl(name: str) -> str:
     columns = ",\n    ".join(f"`{column}` {kind}" for column, kind in TRACES_COLUMNS)
     return f"CREATE TABLE IF NOT EXISTS {name} (\n    {columns}\n) ENGINE = Log"
 
+
+MIGRATION_VERSION = 4
+
+
+def migration_statements(options: SchemaOptions) -> list[str]:
+    """Create the landing tables where the server's writer is the only one (the embedded engine, whose writer
+    also feeds the rollup); none on a ClickHouse server."""
+    if options.cluster_name or not options.rollup_feed:
+        return []
+    return [landing_ddl(name) for name in LANDING_TABLES]
+
+
+register_migration(Migration(MIGRATION_VERSION, "landing tables for fast ingest", migration_statements))
+
+
+def has_landing(client: Client) -> bool:
+    """True when this database has the landing tables (migrated for the embedded engine's single writer)."""
+    rows = client.query(
+        "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name IN {t:Array(String)}",
+        parameters={"t": list(LANDING_TABLES)},
+    ).result_rows
+    return int(rows[0][0]) == len(LANDING_TABLES)
 
 _COLUMNS = ", ".join(f"`{column}`" for column, _ in TRACES_COLUMNS)
 
@@ -120,11 +149,6 @@ class Landing:
         self._move_now = False
         self._closing = False
         self._thread: threading.Thread | None = None
-
-    def create(self, client: Client) -> None:
-        """Create the landing tables if they are missing."""
-        for name in self._names:
-            client.command(landing_ddl(name))
 
     def recover(self, client: Client) -> int:
         """Move whatever an earlier process left in the landing tables, each span once; the rows moved."""

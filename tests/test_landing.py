@@ -51,9 +51,6 @@ def empty(ch) -> Iterator:  # noqa: ANN001
 
 def writer_with(dsn: str, limits: WriterLimits, **landing: object) -> tuple[SpanWriter, Landing]:
     lands = Landing(lambda: connect(dsn), **landing)  # type: ignore[arg-type]
-    client = connect(dsn)
-    lands.create(client)
-    client.close()
     return SpanWriter(lambda: connect(dsn), limits=limits, feed_rollup=False, landing=lands), lands
 
 
@@ -134,3 +131,15 @@ def test_a_move_cut_off_before_its_truncate_stores_no_span_twice(ch, empty) -> N
     assert moved == 600
     assert count(ch) == distinct_spans(ch) == 600
     assert [count(ch, name) for name in LANDING_TABLES] == [0, 0]
+
+
+def test_landing_tables_are_migrated_on_the_embedded_engine_only() -> None:
+    from collectors.landing import migration_statements
+    from collectors.schema import SchemaOptions
+
+    embedded = migration_statements(SchemaOptions(rollup_feed=True))
+    assert [statement.split(" (")[0] for statement in embedded] == [
+        f"CREATE TABLE IF NOT EXISTS {name}" for name in LANDING_TABLES
+    ]
+    assert migration_statements(SchemaOptions()) == []  # a server: every writer inserts straight
+    assert migration_statements(SchemaOptions(rollup_feed=True, cluster_name="c")) == []
