@@ -250,8 +250,8 @@ def measure_end_to_end(bodies: Bodies, spans_per_body: int, clients: int, second
         drained = time.perf_counter()
         while True:  # spans landed since the last move reach otel_traces with the next one
             health = requests.get(f"{url}/api/v1/health", timeout=30).json()
-            waiting = health["ingest"].get("landing", {}).get("waiting_rows", 0)
-            if not waiting or time.perf_counter() - drained > 60:
+            landing = health["ingest"].get("landing", {})
+            if not landing.get("waiting_rows", 0) or time.perf_counter() - drained > 60:
                 break
             time.sleep(0.1)
         drain_s = time.perf_counter() - drained
@@ -270,7 +270,7 @@ def measure_end_to_end(bodies: Bodies, spans_per_body: int, clients: int, second
             "server_cores": server_cpu_s / elapsed,
             "client_cores": bench_cpu_s / elapsed,
             "seconds": elapsed,
-            "landed": int(health["ingest"].get("landing", {}).get("landed_rows", 0)),
+            "landed": int(landing.get("landed_rows", 0)),
             "drain_s": round(drain_s, 2),
         }
     finally:
