@@ -198,7 +198,38 @@ class RssSampler(threading.Thread):
             time.sleep(0.1)
 
 
-def measure_end_to_end(bodies: Bodies, spans_per_body: int, clients: int, seconds: float, workdir: Path) -> dict:
+class Timeline(threading.Thread):
+    """Every `interval_s`, the spans the server committed and the cores it and its workers used since the last
+    look, from /api/v1/health and /proc: where a long run slowed down (a large merge, say), not only its mean."""
+
+    def __init__(self, url: str, pid: int, interval_s: float) -> None:
+        super().__init__(daemon=True)
+        self.url, self.process, self.interval_s = url, psutil.Process(pid), interval_s
+        self.windows: list[tuple[float, float, float]] = []  # (seconds since start at the window's end, spans/s, cores)
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        started = last_at = time.monotonic()
+        last_rows, last_cpu = self._rows(), _cpu_s(self.process, tree=True)
+        while not self.stop_event.wait(self.interval_s):
+            try:
+                rows, cpu = self._rows(), _cpu_s(self.process, tree=True)
+            except (requests.RequestException, psutil.Error):
+                return
+            now = time.monotonic()
+            span = now - last_at
+            self.windows.append((now - started, (rows - last_rows) / span, (cpu - last_cpu) / span))
+            last_at, last_rows, last_cpu = now, rows, cpu
+
+    def _rows(self) -> int:
+        return int(requests.get(f"{self.url}/api/v1/health", timeout=30).json()["ingest"]["writer"]["rows_written"])
+
+
+def measure_end_to_end(
+    bodies: Bodies, spans_per_body: int, clients: int, seconds: float, workdir: Path, timeline_s: float = 0.0
+) -> dict:
+    """Part (b): a fresh `touchpoint serve` in `workdir`, `clients` clients posting for `seconds`; with
+    `timeline_s`, also the committed rate and the server's cores per window of that many seconds."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = open(workdir / "serve.log", "wb")  # noqa: SIM115 - closed below
@@ -219,6 +250,7 @@ def measure_end_to_end(bodies: Bodies, spans_per_body: int, clients: int, second
             time.sleep(0.2)
         sampler = RssSampler(server.pid)
         sampler.start()
+        timeline = Timeline(url, server.pid, timeline_s) if timeline_s > 0 else None
         acked = [0] * clients
         refused = [0] * clients
         stop_at = time.monotonic() + seconds
@@ -238,11 +270,16 @@ def measure_end_to_end(bodies: Bodies, spans_per_body: int, clients: int, second
         threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
         server_cpu, bench_cpu = _cpu_s(psutil.Process(server.pid), tree=True), _cpu_s(psutil.Process())
         started = time.perf_counter()
+        if timeline is not None:
+            timeline.start()
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         elapsed = time.perf_counter() - started
+        if timeline is not None:
+            timeline.stop_event.set()
+            timeline.join()
         server_cpu_s = _cpu_s(psutil.Process(server.pid), tree=True) - server_cpu
         bench_cpu_s = _cpu_s(psutil.Process()) - bench_cpu
         sampler.stop_event.set()
@@ -272,6 +309,7 @@ def measure_end_to_end(bodies: Bodies, spans_per_body: int, clients: int, second
             "seconds": elapsed,
             "landed": int(landing.get("landed_rows", 0)),
             "drain_s": round(drain_s, 2),
+            "timeline": [] if timeline is None else [[round(v, 2) for v in w] for w in timeline.windows],
         }
     finally:
         server.terminate()
@@ -300,6 +338,8 @@ def main() -> None:
     parser.add_argument("--attributes", type=int, default=6, choices=range(0, 7), help="span attributes per span")
     parser.add_argument("--spread-s", type=float, default=60.0,
                         help="the requests' spans start within the last this many seconds, one slice per request")
+    parser.add_argument("--timeline", type=float, default=0, metavar="S",
+                        help="also print the committed spans/s and the server's cores every S seconds of (b)")
     parser.add_argument("--ceiling-rows", type=int, default=1_000_000)
     parser.add_argument("--ceiling-batch", type=int, default=100_000)
     args = parser.parse_args()
@@ -314,7 +354,7 @@ def main() -> None:
         server_schema, server_schema_cpu = measure_ceiling(
             rows, args.ceiling_rows // 4, args.clients * args.batch, workdir, feed_rollup=True
         )
-        e2e = measure_end_to_end(bodies, args.batch, args.clients, args.seconds, workdir)
+        e2e = measure_end_to_end(bodies, args.batch, args.clients, args.seconds, workdir, args.timeline)
         ceiling_after, _ = measure_ceiling(rows, args.ceiling_rows, args.ceiling_batch, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -332,6 +372,8 @@ def main() -> None:
     if e2e["landed"]:
         print(f"    {e2e['landed']:,} of them committed into the landing tables first, all in otel_traces "
               f"{e2e['drain_s']} s after the clients stopped")
+    for at, rate, cores in e2e["timeline"]:
+        print(f"    at {at:5.0f} s: {rate:9,.0f} spans/s committed, server {cores:.2f} cores")
     print(f"    same rows into the server's schema in inserts of {args.clients * args.batch}: "
           f"{server_schema:,.0f} rows/s (engine CPU, merges included: {server_schema_cpu:.1f} µs per row)")
     print(f"ceiling measured again after (b): {ceiling_after:,.0f} rows/s")
