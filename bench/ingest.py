@@ -1,6 +1,7 @@
 """Ingest benchmark: the Arrow ceiling vs end-to-end OTLP/HTTP protobuf into `touchpoint serve`, in one run.
 
-    python -m bench.ingest [--seconds 30] [--clients 4] [--batch 1024] [--attributes 6] [--spread-s 60]
+    python -m bench.ingest [--seconds 30] [--clients 4] [--batch 1024] [--attributes 6] [--spread-s 60] \
+        [--timeline S]
 
 (a) ceiling: clickhouse-connect `insert_arrow` of the same rows, prebuilt as Arrow tables, into the same embedded
     engine (a fresh data directory) and the same table: `otel_traces` migrated as `touchpoint serve` migrates
@@ -11,7 +12,8 @@
     spans stored are counted once the landing tables (collectors.landing) have been emptied into otel_traces.
 Prints spans/s for each, their ratio, the engine's CPU per inserted row (merges included), the CPU the server
 and the clients used, and the server's peak memory (sampled every 100 ms: RSS of the serving process,
-and of it with its span mapping workers), then a JSON line.
+and of it with its span mapping workers), with --timeline the rate committed and the server's cores every S
+seconds of (b), then a JSON line.
 
 The ceiling is measured the same way before and after (b): this machine's pace moves within minutes (six
 back-to-back ceilings ranged 482,000-604,000 rows/s), so `ratio` (the target's figure) divides by the faster
