@@ -38,6 +38,7 @@ from collectors.schema import (
     TRACES_TABLE,
     Migration,
     SchemaOptions,
+    has_tables,
     register_migration,
 )
 
@@ -77,11 +78,7 @@ register_migration(Migration(MIGRATION_VERSION, "landing tables for fast ingest"
 
 def has_landing(client: Client) -> bool:
     """True when this database has the landing tables (migrated for the embedded engine's single writer)."""
-    rows = client.query(
-        "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name IN {t:Array(String)}",
-        parameters={"t": list(LANDING_TABLES)},
-    ).result_rows
-    return int(rows[0][0]) == len(LANDING_TABLES)
+    return has_tables(client, LANDING_TABLES)
 
 _COLUMNS = ", ".join(f"`{column}`" for column, _ in TRACES_COLUMNS)
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 
-from collectors.schema import SPAN_INSERT_SETTINGS
+from collectors.schema import SPAN_INSERT_SETTINGS, has_tables
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +51,7 @@ CREATE TABLE IF NOT EXISTS {FEED_TABLE} (
 
 def has_feed(client: Client) -> bool:
     """True when this database's rollup is fed through the feed table (so writers must feed it)."""
-    rows = client.query(
-        "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = {t:String}",
-        parameters={"t": FEED_TABLE},
-    ).result_rows
-    return int(rows[0][0]) > 0
+    return has_tables(client, [FEED_TABLE])
 
 
 @dataclass

@@ -193,6 +193,16 @@ def register_migration(migration: Migration) -> None:
     MIGRATIONS.sort(key=lambda m: m.version)
 
 
+def has_tables(client: Client, names: Sequence[str]) -> bool:
+    """True when this client's database holds every table in `names` (tables a migration creates only with some
+    options, such as those of the embedded engine)."""
+    rows = client.query(
+        "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name IN {t:Array(String)}",
+        parameters={"t": list(names)},
+    ).result_rows
+    return int(rows[0][0]) == len(set(names))
+
+
 def applied_versions(client: Client) -> set[int]:
     """The migration versions already applied to this database."""
     client.command(_migrations_table())

@@ -143,3 +143,15 @@ def test_landing_tables_are_migrated_on_the_embedded_engine_only() -> None:
     ]
     assert migration_statements(SchemaOptions()) == []  # a server: every writer inserts straight
     assert migration_statements(SchemaOptions(rollup_feed=True, cluster_name="c")) == []
+
+
+def test_has_landing_needs_both_landing_tables(ch) -> None:  # noqa: ANN001
+    from collectors.landing import has_landing
+
+    for name in LANDING_TABLES:
+        ch.command(f"DROP TABLE IF EXISTS {name}")
+    assert not has_landing(ch)  # a database migrated for a ClickHouse server
+    ch.command(landing_ddl(LANDING_TABLES[0]))
+    assert not has_landing(ch)
+    ch.command(landing_ddl(LANDING_TABLES[1]))
+    assert has_landing(ch)
