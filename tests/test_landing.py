@@ -13,9 +13,9 @@ import pytest
 from bench.otlp_payloads import build_request
 from collectors.clickhouse_writer import SpanWriter, WriterLimits
 from collectors.db import connect
-from collectors.landing import LANDING_TABLES, Landing, landing_ddl
+from collectors.landing import LANDING_TABLES, Landing, has_landing, landing_ddl, migration_statements
 from collectors.otlp_mapping import decode_protobuf, spans_to_arrow
-from collectors.schema import TRACES_TABLE
+from collectors.schema import TRACES_TABLE, SchemaOptions
 
 ALWAYS = WriterLimits(land_above_rows_per_s=0)  # lands every batch, however slow the writer runs
 NEVER = WriterLimits(land_above_rows_per_s=1e12)
@@ -134,9 +134,6 @@ def test_a_move_cut_off_before_its_truncate_stores_no_span_twice(ch, empty) -> N
 
 
 def test_landing_tables_are_migrated_on_the_embedded_engine_only() -> None:
-    from collectors.landing import migration_statements
-    from collectors.schema import SchemaOptions
-
     embedded = migration_statements(SchemaOptions(rollup_feed=True))
     assert [statement.split(" (")[0] for statement in embedded] == [
         f"CREATE TABLE IF NOT EXISTS {name}" for name in LANDING_TABLES
@@ -146,8 +143,6 @@ def test_landing_tables_are_migrated_on_the_embedded_engine_only() -> None:
 
 
 def test_has_landing_needs_both_landing_tables(ch) -> None:  # noqa: ANN001
-    from collectors.landing import has_landing
-
     for name in LANDING_TABLES:
         ch.command(f"DROP TABLE IF EXISTS {name}")
     assert not has_landing(ch)  # a database migrated for a ClickHouse server
